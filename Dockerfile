@@ -1,0 +1,15 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY engine ./engine
+COPY api ./api
+COPY storage ./storage
+COPY migrations ./migrations
+COPY bpmn ./bpmn
+COPY data ./data
+RUN pip install --no-cache-dir -e . && useradd --system --home /var/lib/motcua motcua \
+    && mkdir -p /var/lib/motcua && chown motcua /var/lib/motcua
+USER motcua
+EXPOSE 8000
+CMD ["motcua", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,267 @@
+"""`motcua`, the one command-line entry point. Exit status: 0 success, 1 the command ran and found
+problems, 2 bad usage or bad input."""
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from engine.config import settings
+from engine.errors import InvalidInput, MotcuaError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _handle_errors(fn):
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as exc:
+            err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
+            sys.exit(2)
+        except MotcuaError as exc:
+            err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
+            sys.exit(1)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """motcua: one-stop (một cửa) dossier workflow engine."""
+
+
+# --- database ---------------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to the configured database."""
+    from engine.migrate import upgrade
+    upgrade()
+    out.print(f"schema up to date: {_safe_url()}")
+
+
+def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(settings().resolved_database_url()).render_as_string(hide_password=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Start the HTTP API (uvicorn)."""
+    import uvicorn
+    uvicorn.run("api.app:app", host=host, port=port)
+
+
+@main.group("org")
+def org_group() -> None:
+    """Organisation data (units, users)."""
+
+
+@org_group.command("load")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@_handle_errors
+def org_load(files: tuple[Path, ...]) -> None:
+    """Load organisation YAML files (default: every file in MOTCUA_ORG_DIR)."""
+    from engine.db import session_scope
+    from engine.org import load_org_dir, load_org_file
+    with session_scope() as s:
+        results = [(p.name, *load_org_file(s, p)) for p in files] if files else load_org_dir(s, settings().org_dir)
+    for name, units, users in results:
+        out.print(f"{name}: {units} units, {users} users")
+
+
+# --- demo -------------------------------------------------------------------------------------------
+
+@main.command()
+@_handle_errors
+def demo() -> None:
+    """Set up the embedded default: schema, organisations, catalog and sample dossiers (safe to run twice)."""
+    from engine.demo import run_demo
+    run_demo(out)
+
+
+# --- catalog and BPMN -------------------------------------------------------------------------------
+
+@main.group()
+def bpmn() -> None:
+    """Procedure diagrams."""
+
+
+@bpmn.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def bpmn_validate(files: tuple[Path, ...]) -> None:
+    """Validate procedure files (bpmn/*.yaml) or bare .bpmn diagrams; print every problem."""
+    from engine.catalog import validate_file
+    bad = 0
+    for path in files:
+        if not path.exists():
+            err.print(f"{path}: (file): no such file")
+            bad += 1
+            continue
+        problems = validate_file(path)
+        for p in problems:
+            out.print(str(p))
+        bad += bool(problems)
+        if not problems:
+            out.print(f"{path}: OK")
+    sys.exit(1 if bad else 0)
+
+
+@main.group()
+def catalog() -> None:
+    """The procedure catalog in the database."""
+
+
+@catalog.command("load")
+@click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False))
+@_handle_errors
+def catalog_load(directory: Path | None) -> None:
+    """Load every procedure file; a changed file becomes a new version."""
+    from engine.catalog import load_catalog
+    from engine.db import session_scope
+    from engine.dossiers import utcnow
+    with session_scope() as s:
+        for row, created in load_catalog(s, directory or settings().catalog_dir, now=utcnow()):
+            out.print(f"{row.code} v{row.version} {'new' if created else 'unchanged'}  {row.name}")
+
+
+# --- calendar ---------------------------------------------------------------------------------------
+
+@main.group()
+def calendar() -> None:
+    """Working-time calendar (holidays, swap days, office hours)."""
+
+
+def _parse_iso(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not ISO 8601 (e.g. 2025-04-24T09:00+07:00)")
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give the offset, e.g. 2025-04-24T09:00+07:00")
+    return parsed
+
+
+@calendar.command("due")
+@click.option("--received", required=True, help="ISO 8601 with offset, e.g. 2025-04-24T09:00+07:00")
+@click.option("--working-days", type=click.IntRange(min=0))
+@click.option("--working-hours", type=click.FloatRange(min=0))
+@click.option("--procedure", "procedure_code", help="apply this procedure's time limit and cut-off")
+@click.option("--office-hours", help="e.g. 07:30-11:30,13:30-17:00 (default: MOTCUA_OFFICE_HOURS)")
+@_handle_errors
+def calendar_due(received: str, working_days: int | None, working_hours: float | None,
+                 procedure_code: str | None, office_hours: str | None) -> None:
+    """Print the appointment (ISO 8601 with offset) on the last line."""
+    from engine.calendar import calendar_for
+    given = [x is not None for x in (working_days, working_hours, procedure_code)]
+    if sum(given) != 1:
+        raise click.UsageError("give exactly one of --working-days, --working-hours, --procedure")
+    at = _parse_iso(received)
+    cal = calendar_for(office_hours)
+    if working_days is not None:
+        due = cal.add_working_days(at, working_days)
+    elif working_hours is not None:
+        due = cal.add_working_hours(at, working_hours)
+    else:
+        from engine import sla
+        from engine.catalog import ProcedureRules
+        version = _procedure_version(procedure_code, at)
+        rules = ProcedureRules(version)
+        due, _ = sla.appointment(cal, rules, at)
+        out.print(f"{rules.code} {rules.name}: {rules.limit_amount} {rules.limit_unit}"
+                  + (f", cut-off {rules.cutoff:%H:%M}" if rules.cutoff else ""))
+    click.echo(due.isoformat())
+
+
+def _procedure_version(code: str, at: datetime):
+    """From the database when it has the procedure, else straight from the catalog files."""
+    from engine.catalog import read_definition, store_definition
+    from engine.models import ProcedureVersion
+    try:
+        from engine.catalog import version_for
+        from engine.db import session_scope
+        with session_scope() as s:
+            return version_for(s, code, at.astimezone(settings().tz).date())
+    except MotcuaError:
+        raise
+    except Exception:
+        pass
+    for path in settings().catalog_dir.glob("*.yaml"):
+        defn, _ = read_definition(path)
+        if str(defn.get("code")) == code:
+            meta = {k: v for k, v in defn.items() if k != "diagram"}
+            from engine.catalog import _jsonable
+            return ProcedureVersion(code=code, name=defn["name"], definition=_jsonable(meta))
+    from engine.errors import NotFound
+    raise NotFound(f"Không có thủ tục mã {code}", code="unknown_procedure")
+
+
+@calendar.command("days")
+@click.option("--year", required=True, type=click.IntRange(1990, 2100))
+@_handle_errors
+def calendar_days(year: int) -> None:
+    """List the non-working weekdays and the worked weekend days of a year, with their reasons."""
+    from engine.calendar import calendar_for
+    for day in calendar_for().days(year):
+        kind = "làm bù" if day.working else "nghỉ"
+        click.echo(f"{day.date.isoformat()}  {day.date:%a}  {kind:7}  {day.reason}")
+
+
+# --- dossiers and audit -----------------------------------------------------------------------------
+
+@main.group()
+def dossier() -> None:
+    """Dossiers."""
+
+
+@dossier.command("show")
+@click.argument("code")
+@_handle_errors
+def dossier_show(code: str) -> None:
+    """Status, current step and holder, deadlines, pauses, control sheet and events."""
+    from engine.db import session_scope
+    from engine.inspect import render_dossier
+    with session_scope() as s:
+        render_dossier(s, code, out)
+
+
+@main.group()
+def audit() -> None:
+    """Audit: event chains."""
+
+
+@audit.command("verify")
+@click.option("--dossier", "code", help="only this dossier")
+@_handle_errors
+def audit_verify(code: str | None) -> None:
+    """Check every dossier's hash chain; name the first broken event."""
+    from sqlalchemy import func, select
+    from engine.db import session_scope
+    from engine.events import verify_chain
+    from engine.models import Dossier, Event
+    with session_scope() as s:
+        breaks = list(verify_chain(s, code))
+        dossiers = s.scalar(select(func.count(Dossier.id)))
+        events = s.scalar(select(func.count(Event.id)))
+    for brk in breaks:
+        out.print(f"BROKEN {brk}")
+    out.print(f"{dossiers} dossiers, {events} events checked, {len(breaks)} broken chains")
+    sys.exit(1 if breaks else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Configuration: one pydantic-settings class, read from MOTCUA_* environment variables."""
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    broker_url: str | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
+    secret_key: str | None = None
+
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "motcua"
+    s3_secure: bool = False
+
+    # Procedure catalog and organisation data shipped with the code; operators may point elsewhere.
+    catalog_dir: Path = REPO_ROOT / "bpmn"
+    org_dir: Path = REPO_ROOT / "data" / "org"
+    # The announced swap days; extra operator files are added with calendar_extra (os.pathsep-separated).
+    calendar_overrides: Path = REPO_ROOT / "data" / "calendar" / "vn-calendar-overrides.yaml"
+    calendar_extra: str = ""
+    office_hours: str = "07:30-11:30,13:30-17:00"
+
+    # Circular 01/2018 Art. 19; Circular 03/2025 re-specifies it (unconfirmed), so it is a setting.
+    dossier_code_format: str = "{agency}-{date:%y%m%d}-{serial:04d}"
+
+    # Sandbox limits for BPMN expressions and scripts.
+    script_max_iterations: int = 10_000
+    script_timeout_seconds: float = 0.5
+
+    # Bound on supplement loops per dossier (each loop grows the workflow instance).
+    max_supplement_rounds: int = 10
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'motcua.db').resolve()}"
+
+    def calendar_files(self) -> list[Path]:
+        extra = [Path(p) for p in self.calendar_extra.split(":") if p.strip()]
+        return [self.calendar_overrides, *extra]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+_current: Settings | None = None
+
+
+def settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def set_settings(new: Settings | None) -> None:
+    """Replace the process-wide settings (tests, CLI options); None re-reads the environment."""
+    global _current
+    _current = new

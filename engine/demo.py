@@ -1,0 +1,152 @@
+"""`motcua demo`: the embedded default, set up and shown. Loads the pre-2025 district organisation and
+the post-2025 commune organisation, the procedure catalog, then drives sample dossiers through their
+paths on a scripted clock (normal, supplement, inter-agency consultation, extension, refusal, stop, one
+left in progress). Safe to run twice: organisation and catalog are upserted, the samples made once."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from sqlalchemy import func, select
+
+from engine import dossiers as cmd
+from engine.catalog import load_catalog
+from engine.config import settings
+from engine.db import session_scope
+from engine.dossiers import rules_of
+from engine.migrate import upgrade
+from engine.models import Dossier, User
+from engine.org import load_org_dir
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+DEMO_MARK = "demo"
+
+
+def at(*args) -> datetime:
+    return datetime(*args, tzinfo=VN)
+
+
+def run_demo(out: Console) -> None:
+    s = settings()
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade()
+    with session_scope() as db:
+        for name, units, users in load_org_dir(db, s.org_dir):
+            out.print(f"organisation {name}: {units} units, {users} users")
+        for row, created in load_catalog(db, s.catalog_dir, now=cmd.utcnow()):
+            out.print(f"procedure {row.code} v{row.version} ({'new' if created else 'unchanged'}): {row.name}")
+    with session_scope() as db:
+        made = db.scalar(select(func.count(Dossier.id)).where(Dossier.applicant["demo"].as_string() == "1"))
+    if made:
+        out.print(f"sample dossiers already present ({made}); nothing added")
+    else:
+        for scenario in SCENARIOS:
+            with session_scope() as db:
+                code = scenario(db)
+            out.print(f"sample dossier {code}")
+    _summary(out)
+
+
+def _users(db) -> dict[str, User]:
+    return {u.username: u for u in db.scalars(select(User))}
+
+
+def _components(db, code: str, on: datetime) -> list[str]:
+    from engine.catalog import version_for
+    rules = rules_of(version_for(db, code, on.date()))
+    return [c["code"] for c in rules.components if c.get("required")]
+
+
+def _applicant(name: str, cid: str) -> dict:
+    return {"full_name": name, "citizen_id": cid, "phone": "0905123456", "address": "Bình Định", "demo": "1"}
+
+
+def certified_copy_same_day(db) -> str:
+    """Phú Phong town, Thursday 24/4/2025: received 09:00, certified and returned the same day."""
+    u, t = _users(db), at(2025, 4, 24, 9, 0)
+    d = cmd.receive(db, actor=u["pp.motcua"], procedure_code="2.000815", now=t,
+                    applicant=_applicant("Trần Thị Bích", "052190001234"),
+                    components=_components(db, "2.000815", t)).dossier
+    cmd.complete_step(db, code=d.code, actor=u["pp.cv"], decision="dat", note="Bản chính hợp lệ", now=at(2025, 4, 24, 9, 40))
+    cmd.complete_step(db, code=d.code, actor=u["pp.ld"], decision="dong_y", now=at(2025, 4, 24, 10, 15))
+    cmd.return_result(db, code=d.code, actor=u["pp.motcua"], now=at(2025, 4, 24, 10, 30))
+    return d.code
+
+
+def construction_permit(db) -> str:
+    """Tây Sơn district, 15 working days: inter-agency consultation, a supplement, an extension."""
+    u = _users(db)
+    t = at(2025, 4, 24, 9, 30)
+    d = cmd.receive(db, actor=u["ts.motcua"], procedure_code="XD.GPXD.01", now=t,
+                    applicant=_applicant("Nguyễn Văn An", "052088004321"),
+                    components=_components(db, "XD.GPXD.01", t)).dossier
+    code = d.code
+    cmd.claim(db, code=code, actor=u["ts.ktht.cv"], now=at(2025, 4, 25, 8, 0))
+    cmd.complete_step(db, code=code, actor=u["ts.ktht.cv"], decision="lay_y_kien",
+                      note="Cần ý kiến Sở Xây dựng về chỉ giới", now=at(2025, 5, 5, 9, 0))
+    cmd.transfer(db, code=code, actor=u["ts.ktht.cv"], to_unit="BD-SXD", note="Liên thông lấy ý kiến",
+                 now=at(2025, 5, 5, 9, 30))
+    cmd.complete_step(db, code=code, actor=u["sxd.cv"], note="Thống nhất chỉ giới xây dựng", now=at(2025, 5, 8, 14, 0))
+    cmd.request_supplement(db, code=code, actor=u["ts.ktht.cv"], missing=["Bản vẽ mặt bằng móng"],
+                           note="Thiếu bản vẽ mặt bằng móng", now=at(2025, 5, 9, 10, 0))
+    cmd.record_supplement(db, code=code, actor=u["ts.motcua"], note="Đã nộp bản vẽ", now=at(2025, 5, 14, 8, 0))
+    cmd.complete_step(db, code=code, actor=u["ts.ktht.cv"], decision="dat", now=at(2025, 5, 15, 9, 0))
+    cmd.complete_step(db, code=code, actor=u["ts.ktht.cv"], note="Hiện trạng phù hợp", now=at(2025, 5, 16, 15, 0))
+    cmd.extend(db, code=code, actor=u["ts.ubnd.ld"], reason="Chờ ý kiến thống nhất của lãnh đạo UBND huyện",
+               extra_working_days=3, now=at(2025, 5, 19, 9, 0))
+    cmd.complete_step(db, code=code, actor=u["ts.ktht.ld"], decision="dong_y", now=at(2025, 5, 20, 9, 0))
+    cmd.complete_step(db, code=code, actor=u["ts.ubnd.ld"], decision="dong_y", now=at(2025, 5, 22, 16, 0))
+    cmd.return_result(db, code=code, actor=u["ts.motcua"], now=at(2025, 5, 23, 8, 0))
+    return code
+
+
+def birth_registration_refused(db) -> str:
+    """Phú Phong: a birth registration refused (the leader approves the refusal; the counter returns it)."""
+    u, t = _users(db), at(2025, 4, 24, 14, 0)
+    d = cmd.receive(db, actor=u["pp.motcua"], procedure_code="1.001193", now=t,
+                    applicant=_applicant("Phạm Văn Cường", "052095007777"),
+                    components=_components(db, "1.001193", t)).dossier
+    cmd.refuse(db, code=d.code, actor=u["pp.cv"], reason="Giấy chứng sinh không do cơ sở y tế cấp",
+               now=at(2025, 4, 24, 14, 30))
+    cmd.complete_step(db, code=d.code, actor=u["pp.ld"], decision="dong_y", now=at(2025, 4, 24, 15, 0))
+    cmd.return_result(db, code=d.code, actor=u["pp.motcua"], now=at(2025, 4, 24, 15, 30))
+    return d.code
+
+
+def commune_in_progress(db) -> str:
+    """Xã Tây Sơn (post-2025 commune centre): a birth registration waiting at the specialist."""
+    u, t = _users(db), at(2025, 10, 14, 8, 15)
+    d = cmd.receive(db, actor=u["xts.motcua"], procedure_code="1.001193", channel="online", now=t,
+                    applicant=_applicant("Lê Thị Duyên", "064199002468"),
+                    components=_components(db, "1.001193", t)).dossier
+    return d.code
+
+
+def commune_stopped(db) -> str:
+    """Xã Tây Sơn: a certified copy stopped at the citizen's request (Circular 03/2025 stop notice)."""
+    u, t = _users(db), at(2025, 10, 14, 9, 0)
+    d = cmd.receive(db, actor=u["xts.motcua"], procedure_code="2.000815", now=t,
+                    applicant=_applicant("Hà Văn Em", "064087001357"),
+                    components=_components(db, "2.000815", t)).dossier
+    cmd.stop(db, code=d.code, actor=u["xts.motcua"], reason="Công dân rút hồ sơ", now=at(2025, 10, 14, 9, 20))
+    return d.code
+
+
+SCENARIOS = [certified_copy_same_day, construction_permit, birth_registration_refused, commune_in_progress,
+             commune_stopped]
+
+
+def _summary(out: Console) -> None:
+    from rich.table import Table
+    from engine.inspect import STATUS_VI
+    table = Table(title="Hồ sơ mẫu")
+    for col in ("Mã hồ sơ", "Thủ tục", "Trạng thái", "Tiếp nhận", "Hẹn trả", "Kết thúc"):
+        table.add_column(col)
+    with session_scope() as db:
+        for d in db.scalars(select(Dossier).order_by(Dossier.id)):
+            f = (lambda v: v.astimezone(VN).strftime("%d/%m/%Y %H:%M") if v else "")
+            table.add_row(d.code, d.procedure_version.code, STATUS_VI.get(d.status, d.status), f(d.received_at),
+                          f(d.due_at), f(d.finished_at))
+    out.print(table)
+    out.print(f"database: {settings().resolved_database_url()}  —  try: motcua dossier show <code>")

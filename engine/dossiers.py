@@ -1,0 +1,629 @@
+"""The lifecycle commands of a dossier. Each command is one transaction's worth of work on a session the
+caller commits: load the dossier (version-checked), drive the workflow, update the projection (status,
+steps, deadlines), append hash-chained events and control-sheet rows. Nothing here commits."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from engine import catalog, org, sla, workflow
+from engine.calendar import WorkingCalendar
+from engine.catalog import ProcedureRules
+from engine.config import settings
+from engine.errors import (Conflict, Forbidden, Inadmissible, IncompleteDossier, InvalidInput, MotcuaError,
+                           NotFound)
+from engine.events import append_event
+from engine.models import CodeCounter, ControlSheetRow, Dossier, Pause, ProcedureVersion, Step, Unit, User
+
+CITIZEN_ID = re.compile(r"^\d{12}$")
+PHONE = re.compile(r"^\+?\d{9,12}$")
+ROLE_NAMES = {"counter": "cán bộ một cửa", "specialist": "chuyên viên", "leader": "lãnh đạo",
+              "supervisor": "giám sát", "admin": "quản trị"}
+
+_rules_cache: dict[int, ProcedureRules] = {}
+
+
+def rules_of(version: ProcedureVersion) -> ProcedureRules:
+    """Versions are immutable, so their parsed rules are cached for the life of the process."""
+    rules = _rules_cache.get(version.id)
+    if rules is None:
+        rules = _rules_cache[version.id] = ProcedureRules(version)
+    return rules
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- input checks -----------------------------------------------------------------------------------
+
+def check_applicant(applicant: dict[str, Any]) -> dict[str, Any]:
+    name = str(applicant.get("full_name", "")).strip()
+    if not name:
+        raise InvalidInput("Thiếu họ tên người nộp hồ sơ (full_name)", code="applicant_name_missing")
+    cid = str(applicant.get("citizen_id", "")).strip()
+    if not CITIZEN_ID.match(cid):
+        raise InvalidInput(f"Số CCCD/định danh cá nhân phải gồm đúng 12 chữ số (đã nhập {len(cid)} ký tự)",
+                           code="citizen_id_invalid")
+    phone = str(applicant.get("phone") or "").replace(" ", "")
+    if phone and not PHONE.match(phone):
+        raise InvalidInput("Số điện thoại không hợp lệ: chỉ gồm 9–12 chữ số", code="phone_invalid")
+    clean = {"full_name": name, "citizen_id": cid}
+    for key in ("phone", "email", "address"):
+        if applicant.get(key):
+            clean[key] = str(applicant[key]).strip()
+    if phone:
+        clean["phone"] = phone
+    return clean
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidInput(f"{what} phải có múi giờ (ví dụ 2025-04-24T09:00+07:00)", code="naive_datetime")
+    return value
+
+
+# --- dossier codes ----------------------------------------------------------------------------------
+
+def next_code(db: Session, agency: str, received: datetime) -> str:
+    """`<agency code>-YYMMDD-NNNN`, serial per agency per local day. The upsert takes the counter's row
+    lock until commit, so concurrent intakes at one agency get distinct serials."""
+    day = received.astimezone(settings().tz).date()
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(CodeCounter).values(agency_code=agency, day=day, last=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["agency_code", "day"],
+                                      set_={"last": CodeCounter.last + 1}).returning(CodeCounter.last)
+    serial = db.execute(stmt).scalar_one()
+    return settings().dossier_code_format.format(agency=agency, date=day, serial=serial)
+
+
+# --- receive ----------------------------------------------------------------------------------------
+
+@dataclass
+class Received:
+    dossier: Dossier
+    receipt: dict[str, Any]
+
+
+def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[str, Any],
+            components: list[str], channel: str = "counter", handling_unit: str | None = None,
+            now: datetime | None = None) -> Received:
+    """Check a dossier at intake. Complete: it gets a code, an appointment and a receipt (form 01).
+    Incomplete: IncompleteDossier carrying the form 02 data. Outside this unit's competence or a
+    procedure not in force: Inadmissible carrying the form 03 data. Nothing is written unless received."""
+    now = _aware(now or utcnow(), "Thời điểm tiếp nhận")
+    if actor.role != "counter" or not actor.unit.one_stop or not actor.active:
+        raise Forbidden("Chỉ cán bộ Bộ phận Một cửa được tiếp nhận hồ sơ", code="not_counter_officer")
+    if channel not in ("counter", "post", "online"):
+        raise InvalidInput("Kênh tiếp nhận phải là counter, post hoặc online", code="channel_invalid")
+    applicant = check_applicant(applicant)
+    tz = settings().tz
+    version = catalog.version_for(db, procedure_code, now.astimezone(tz).date())
+    rules = rules_of(version)
+    receiving = actor.unit
+    agency = org.agency_of(receiving)
+    if agency.level not in rules.levels:
+        raise Inadmissible(
+            f"Thủ tục {rules.code} không thuộc thẩm quyền tiếp nhận của {agency.name}",
+            code="outside_competence", data=_form03(rules, applicant, agency,
+                                                    f"Thủ tục không thuộc thẩm quyền của {agency.name}"))
+    presented = _check_components(rules, components, applicant)
+    handling = org.unit_by_code(db, handling_unit) if handling_unit else \
+        org.handling_unit_for(db, receiving, version.field)
+
+    cal = sla.calendar_of(receiving)
+    due, budget = sla.appointment(cal, rules, now)
+    warn = sla.warn_time(cal, now, budget, sla.warning_minutes(cal, rules))
+    code = next_code(db, org.agency_code(receiving), now)
+
+    workflow.ensure_spec(version.xml_sha256, version.spec_json)
+    wf = workflow.new_workflow(version.xml_sha256)
+    wf.do_engine_steps()
+    dossier = Dossier(
+        code=code, procedure_version=version, receiving_unit=receiving, handling_unit=handling,
+        received_by_id=actor.id, status="processing", channel=channel, applicant=applicant,
+        components=presented, received_at=now, due_at=due, warn_at=warn, budget_minutes=budget,
+        original_due_at=due, supplement_count=0, workflow_state="", last_event_seq=0, last_event_hash="",
+        version=1)
+    db.add(dossier)
+    dossier.steps = []
+    run = _Run(db, dossier, wf, rules, now)
+    intake = next((t for t in workflow.ready_user_tasks(wf) if t.task_spec.bpmn_id == "tiep_nhan"), None)
+    if intake is None:
+        raise MotcuaError(f"Quy trình {rules.code} không bắt đầu bằng bước tiếp nhận", code="bad_diagram")
+    run.sync(actor)                      # the intake step appears, held by the receiving officer
+    run.complete(intake, actor, decision=None, note="Tiếp nhận hồ sơ")
+    append_event(db, dossier, "received", actor, now, {
+        "procedure": rules.code, "procedure_version": version.version, "channel": channel,
+        "components": presented, "appointment": due.isoformat(), "handling_unit": handling.code})
+    return Received(dossier, receipt_data(dossier))
+
+
+def _check_components(rules: ProcedureRules, given: list[str], applicant: dict) -> list[str]:
+    known = {c["code"]: c for c in rules.components}
+    unknown = [c for c in given if c not in known]
+    if unknown:
+        raise InvalidInput(f"Thủ tục {rules.code} không có thành phần hồ sơ {', '.join(unknown)}",
+                           code="unknown_component", data={"unknown": unknown, "known": list(known)})
+    missing = [c for c in rules.components if c.get("required") and c["code"] not in given]
+    if missing:
+        names = "; ".join(c["name"] for c in missing)
+        raise IncompleteDossier(f"Hồ sơ chưa đủ thành phần: {names}", data={
+            "form": "02", "procedure": {"code": rules.code, "name": rules.name},
+            "applicant": {"full_name": applicant["full_name"]},
+            "missing": [{"code": c["code"], "name": c["name"]} for c in missing],
+            "guidance": "Đề nghị bổ sung các thành phần hồ sơ còn thiếu nêu trên."})
+    return list(dict.fromkeys(given))
+
+
+def _form03(rules: ProcedureRules, applicant: dict, agency: Unit, reason: str) -> dict[str, Any]:
+    return {"form": "03", "procedure": {"code": rules.code, "name": rules.name},
+            "applicant": {"full_name": applicant["full_name"]}, "agency": agency.name, "reason": reason}
+
+
+def receipt_data(dossier: Dossier) -> dict[str, Any]:
+    """Form 01 (receipt and appointment) content."""
+    rules = rules_of(dossier.procedure_version)
+    tz = settings().tz
+    names = {c["code"]: c["name"] for c in rules.components}
+    return {"form": "01", "code": dossier.code, "procedure": {"code": rules.code, "name": rules.name},
+            "applicant": {k: dossier.applicant.get(k) for k in ("full_name", "citizen_id", "address", "phone")},
+            "components": [{"code": c, "name": names.get(c, c)} for c in dossier.components],
+            "received_at": dossier.received_at.astimezone(tz).isoformat(),
+            "appointment": dossier.due_at.astimezone(tz).isoformat(),
+            "unit": dossier.receiving_unit.name, "fee": rules.fee}
+
+
+# --- loading and acting -----------------------------------------------------------------------------
+
+def get_dossier(db: Session, code: str, *, expected_version: int | None = None) -> Dossier:
+    dossier = db.scalar(select(Dossier).where(Dossier.code == code).options(selectinload(Dossier.steps)))
+    if dossier is None:
+        raise NotFound(f"Không tìm thấy hồ sơ {code}", code="dossier_not_found")
+    if expected_version is not None and dossier.version != expected_version:
+        raise Conflict(f"Hồ sơ {code} vừa được người khác cập nhật (phiên bản {dossier.version}, "
+                       f"bạn đang xem {expected_version}); hãy tải lại", code="version_conflict")
+    return dossier
+
+
+class _Run:
+    """One command's work on one dossier: drive the workflow, then bring the projection up to date."""
+
+    def __init__(self, db: Session, dossier: Dossier, wf, rules: ProcedureRules, now: datetime):
+        self.db, self.dossier, self.wf, self.rules, self.now = db, dossier, wf, rules, now
+        self._calendars: dict[int, WorkingCalendar] = {}
+        # What request_supplement knows and the pause row records (the pause starts inside sync).
+        self._pending_note: str | None = None
+        self._pending_missing: list[str] = []
+
+    @classmethod
+    def load(cls, db: Session, code: str, now: datetime | None, expected_version: int | None) -> _Run:
+        dossier = get_dossier(db, code, expected_version=expected_version)
+        if dossier.status in ("returned", "refused", "stopped"):
+            raise Conflict(f"Hồ sơ {code} đã kết thúc ({dossier.status}); không thể thao tác thêm",
+                           code="dossier_finished")
+        version = dossier.procedure_version
+        workflow.ensure_spec(version.xml_sha256, version.spec_json)
+        now = _aware(now or utcnow(), "Thời điểm")
+        return cls(db, dossier, workflow.restore(dossier.workflow_state), rules_of(version), now)
+
+    def cal(self, unit: Unit) -> WorkingCalendar:
+        if unit.id not in self._calendars:
+            self._calendars[unit.id] = sla.calendar_of(unit)
+        return self._calendars[unit.id]
+
+    # steps ------------------------------------------------------------------------------------------
+    def open_steps(self) -> list[Step]:
+        return [s for s in self.dossier.steps if s.state == "ready"]
+
+    def step(self, step_id: int | None, actor: User, kinds: tuple[str | None, ...] | None = None) -> Step:
+        """The ready step the command acts on: the one given, or the single one the actor may act on."""
+        candidates = self.open_steps()
+        if kinds is not None:
+            candidates = [s for s in candidates if self.rules.step(s.bpmn_id).get("kind") in kinds]
+        if step_id is not None:
+            found = next((s for s in self.dossier.steps if s.id == step_id), None)
+            if found is None:
+                raise NotFound(f"Hồ sơ {self.dossier.code} không có bước {step_id}", code="step_not_found")
+            if found.state != "ready" or found not in candidates:
+                raise Conflict(f"Bước '{found.name}' của hồ sơ {self.dossier.code} không ở trạng thái chờ "
+                               "xử lý cho thao tác này", code="step_not_ready")
+            return found
+        mine = [s for s in candidates if s.role == actor.role and s.unit_id == actor.unit_id]
+        if len(mine) == 1:
+            return mine[0]
+        if not candidates:
+            raise Conflict(f"Hồ sơ {self.dossier.code} không có bước nào chờ thao tác này",
+                           code="step_not_ready")
+        if not mine:
+            raise Forbidden(f"Bước đang chờ của hồ sơ {self.dossier.code} không thuộc quyền của bạn",
+                            code="step_not_yours")
+        raise InvalidInput("Hồ sơ có nhiều bước đang chờ; hãy chỉ rõ bước (step_id)", code="step_ambiguous")
+
+    def check_actor(self, step: Step, actor: User) -> None:
+        if not actor.active:
+            raise Forbidden("Tài khoản đã bị khóa", code="user_disabled")
+        if actor.role != step.role or actor.unit_id != step.unit_id:
+            raise Forbidden(f"Bước '{step.name}' do {ROLE_NAMES.get(step.role, step.role)} của đơn vị "
+                            f"được giao xử lý, không phải của bạn", code="step_not_yours")
+        if step.assignee_id not in (None, actor.id):
+            raise Forbidden(f"Bước '{step.name}' đã được giao cho người khác", code="step_assigned_to_other")
+
+    def task_of(self, step: Step):
+        for task in workflow.ready_user_tasks(self.wf):
+            if str(task.id) == step.task_id:
+                return task
+        raise Conflict(f"Bước '{step.name}' không còn chờ xử lý", code="step_not_ready")
+
+    def complete(self, task, actor: User, *, decision: str | None, note: str | None) -> Step:
+        """Run one user task with the official's decision and hand over to whatever comes next."""
+        step = next(s for s in self.open_steps() if s.task_id == str(task.id))
+        decisions = self.rules.step(step.bpmn_id).get("decisions") or {}
+        if decisions and decision not in decisions:
+            raise InvalidInput(f"Bước '{step.name}' cần một quyết định trong: "
+                               + ", ".join(f"{k} ({v})" for k, v in decisions.items()),
+                               code="decision_invalid", data={"decisions": decisions})
+        if not decisions and decision is not None:
+            raise InvalidInput(f"Bước '{step.name}' không nhận quyết định", code="decision_invalid")
+        if decision is not None:
+            task.data[step.bpmn_id] = decision
+        try:
+            task.run()
+            self.wf.do_engine_steps()
+        except MotcuaError:
+            raise
+        except Exception as exc:     # a gateway or script failed: name the element, keep nothing
+            raise _workflow_error(exc) from exc
+        cal = self.cal(self._unit(step.unit_id))
+        step.state, step.finished_at = "completed", self.now
+        step.completed_by_id, step.assignee_id = actor.id, step.assignee_id or actor.id
+        step.decision, step.note = decision, note
+        step.timing = sla.timing(self.now, step.due_at, cal) if step.bpmn_id != "tiep_nhan" else "on_time"
+        new = self.sync(actor)
+        self._handover(step, actor, new)
+        return step
+
+    def sync(self, actor: User | None) -> list[Step]:
+        """Make the open step rows match the workflow's ready user tasks; set status and clock."""
+        ready = {str(t.id): t for t in workflow.ready_user_tasks(self.wf)}
+        for step in self.open_steps():
+            if step.task_id not in ready:
+                step.state, step.finished_at = "cancelled", self.now
+        known = {s.task_id for s in self.open_steps()}
+        new = [self._new_step(t) for tid, t in ready.items() if tid not in known]
+        self._update_status(actor, new)
+        self.dossier.workflow_state = workflow.dump(self.wf)
+        return new
+
+    def _new_step(self, task) -> Step:
+        spec = task.task_spec
+        rules_step = self.rules.step(spec.bpmn_id)
+        unit = self._step_unit(rules_step.get("unit", "handling"))
+        due, warn = sla.step_deadline(self.cal(unit), self.rules, spec.bpmn_id, self.now,
+                                      self.dossier.budget_minutes, self.dossier.due_at)
+        step = Step(task_id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+                    role=workflow.LANE_ROLES.get(spec.lane, "specialist"), unit_id=unit.id, state="ready",
+                    started_at=self.now, due_at=due, warn_at=warn)
+        self.dossier.steps.append(step)
+        return step
+
+    def _step_unit(self, kind: str) -> Unit:
+        if kind == "counter":
+            return self.dossier.receiving_unit
+        if kind == "approver":
+            return org.approver_unit_for(self.dossier.handling_unit)
+        return self.dossier.handling_unit
+
+    def _unit(self, unit_id: int) -> Unit:
+        return self.db.get(Unit, unit_id)
+
+    def _update_status(self, actor: User | None, new: list[Step]) -> None:
+        d = self.dossier
+        if self.wf.completed:
+            last = max((s for s in d.steps if s.state == "completed"), key=lambda s: s.id, default=None)
+            refused = last is not None and self.rules.step(last.bpmn_id).get("kind") == "return_refusal"
+            d.status, d.outcome, d.finished_at = ("refused", "refused", self.now) if refused else \
+                ("returned", "granted", self.now)
+            return
+        kinds = {self.rules.step(s.bpmn_id).get("kind") for s in self.open_steps()}
+        if "supplement" in kinds:
+            if d.paused_at is None:
+                self._pause(actor)
+            d.status = "waiting_supplement"
+        else:
+            if d.paused_at is not None:
+                self._resume()
+            d.status = "result_ready" if kinds & {"return", "return_refusal"} else "processing"
+
+    # the clock -----------------------------------------------------------------------------------------
+    def _pause(self, actor: User | None) -> None:
+        d = self.dossier
+        if d.supplement_count >= settings().max_supplement_rounds:
+            raise Conflict(f"Hồ sơ {d.code} đã yêu cầu bổ sung {d.supplement_count} lần, vượt giới hạn",
+                           code="too_many_supplements")
+        cal = self.cal(d.receiving_unit)
+        d.paused_at = self.now
+        d.supplement_count += 1
+        self.db.add(Pause(dossier=d, started_at=self.now, reason=self._pending_note or "",
+                          requested_by_id=actor.id if actor else d.received_by_id,
+                          remaining_minutes=sla.remaining_minutes(cal, self.now, d.due_at),
+                          resume_mode=self.rules.resume, missing=self._pending_missing))
+
+    def _resume(self) -> None:
+        d = self.dossier
+        pause = self.db.scalar(select(Pause).where(Pause.dossier_id == d.id, Pause.ended_at.is_(None)))
+        cal = self.cal(d.receiving_unit)
+        due, budget = sla.resumed_due(cal, self.rules, self.now, pause.remaining_minutes, d.due_at)
+        pause.ended_at = self.now
+        if budget is not None:
+            d.budget_minutes = budget
+        d.due_at = due
+        d.warn_at = sla.warn_time(cal, self.now, max(cal.working_minutes_between(self.now, due), 0),
+                                  sla.warning_minutes(cal, self.rules))
+        d.paused_at = None
+
+    def _handover(self, step: Step, actor: User, new: list[Step]) -> None:
+        receiver = new[0] if new else None
+        kind = "return" if self.wf.completed else "handover"
+        self.db.add(ControlSheetRow(
+            dossier=self.dossier, at=self.now, kind=kind, step_name=step.name, giver_id=actor.id,
+            giver_unit_id=step.unit_id, receiver_unit_id=receiver.unit_id if receiver else None,
+            receiver_step=receiver.name if receiver else None, step_due_at=step.due_at, timing=step.timing,
+            note=step.note))
+
+    def event(self, kind: str, actor: User, data: dict[str, Any]) -> None:
+        append_event(self.db, self.dossier, kind, actor, self.now, data)
+
+
+def _workflow_error(exc: Exception) -> MotcuaError:
+    task = getattr(exc, "task", None)
+    element = task.task_spec.bpmn_id if task is not None else "?"
+    cause = getattr(exc, "exception", None) or exc.__cause__ or exc
+    status_error = cause if isinstance(cause, MotcuaError) else None
+    message = f"Lỗi khi chạy phần tử {element} của quy trình: {cause}"
+    err = MotcuaError(message, code=status_error.code if status_error else "workflow_error",
+                      data={"element": element})
+    err.status = 422 if status_error else 500
+    return err
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+def claim(db: Session, *, code: str, actor: User, step_id: int | None = None, now: datetime | None = None,
+          expected_version: int | None = None) -> Step:
+    run = _Run.load(db, code, now, expected_version)
+    step = run.step(step_id, actor)
+    run.check_actor(step, actor)
+    step.assignee_id = actor.id
+    run.event("step_claimed", actor, {"step": step.bpmn_id, "step_id": step.id})
+    return step
+
+
+def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int | None = None,
+           now: datetime | None = None, expected_version: int | None = None) -> Step:
+    """A leader (or the counter, for counter steps) of the step's unit gives it to one official."""
+    run = _Run.load(db, code, now, expected_version)
+    candidates = run.open_steps()
+    step = next((s for s in candidates if s.id == step_id), None) if step_id is not None else \
+        (candidates[0] if len(candidates) == 1 else None)
+    if step is None:
+        raise InvalidInput("Hãy chỉ rõ bước đang chờ cần phân công (step_id)", code="step_ambiguous")
+    if actor.unit_id != step.unit_id or actor.role not in ("leader", step.role):
+        raise Forbidden("Chỉ lãnh đạo đơn vị xử lý bước này được phân công", code="cannot_assign")
+    if assignee.unit_id != step.unit_id or assignee.role != step.role or not assignee.active:
+        raise InvalidInput(f"{assignee.full_name} không phải {ROLE_NAMES.get(step.role)} của đơn vị xử lý "
+                           "bước này", code="assignee_invalid")
+    step.assignee_id = assignee.id
+    run.event("step_assigned", actor, {"step": step.bpmn_id, "step_id": step.id, "assignee": assignee.username})
+    return step
+
+
+def complete_step(db: Session, *, code: str, actor: User, decision: str | None = None, note: str | None = None,
+                  step_id: int | None = None, now: datetime | None = None,
+                  expected_version: int | None = None) -> Step:
+    run = _Run.load(db, code, now, expected_version)
+    step = run.step(step_id, actor, kinds=(None,))
+    run.check_actor(step, actor)
+    if decision == "bo_sung":
+        raise InvalidInput("Dùng thao tác 'yêu cầu bổ sung' để yêu cầu công dân bổ sung hồ sơ",
+                           code="use_request_supplement")
+    if decision == "tu_choi":
+        raise InvalidInput("Dùng thao tác 'từ chối' để từ chối hồ sơ (cần nêu lý do)", code="use_refuse")
+    run.complete(run.task_of(step), actor, decision=decision, note=note)
+    run.event("step_completed", actor, {"step": step.bpmn_id, "decision": decision, "note": note,
+                                        "timing": step.timing})
+    return step
+
+
+def request_supplement(db: Session, *, code: str, actor: User, missing: list[str], note: str,
+                       step_id: int | None = None, now: datetime | None = None,
+                       expected_version: int | None = None) -> dict[str, Any]:
+    """The step holder asks the citizen for more papers: the clock pauses. Returns form 02 data."""
+    run = _Run.load(db, code, now, expected_version)
+    step = run.step(step_id, actor, kinds=(None,))
+    run.check_actor(step, actor)
+    if "bo_sung" not in (run.rules.step(step.bpmn_id).get("decisions") or {}):
+        raise Conflict(f"Ở bước '{step.name}' không thể yêu cầu bổ sung hồ sơ", code="supplement_not_allowed")
+    if not missing or not (note or "").strip():
+        raise InvalidInput("Yêu cầu bổ sung phải nêu các giấy tờ cần bổ sung (missing) và lý do (note)",
+                           code="supplement_details_missing")
+    run._pending_note, run._pending_missing = note, list(missing)
+    run.complete(run.task_of(step), actor, decision="bo_sung", note=note)
+    form = {"form": "02", "code": code, "procedure": {"code": run.rules.code, "name": run.rules.name},
+            "applicant": {"full_name": run.dossier.applicant["full_name"]}, "missing": list(missing),
+            "reason": note, "requested_at": run.now.isoformat(), "unit": run.dossier.handling_unit.name}
+    run.event("supplement_requested", actor, {"step": step.bpmn_id, "missing": list(missing), "note": note})
+    return form
+
+
+def record_supplement(db: Session, *, code: str, actor: User, components: list[str] | None = None,
+                      note: str | None = None, now: datetime | None = None,
+                      expected_version: int | None = None) -> Dossier:
+    """The citizen brought the papers: the counter records it and the clock resumes (continue or reset)."""
+    run = _Run.load(db, code, now, expected_version)
+    if run.dossier.status != "waiting_supplement":
+        raise Conflict(f"Hồ sơ {code} không ở trạng thái chờ bổ sung", code="not_waiting_supplement")
+    step = run.step(None, actor, kinds=("supplement",))
+    run.check_actor(step, actor)
+    known = {c["code"] for c in run.rules.components}
+    unknown = [c for c in components or [] if c not in known]
+    if unknown:
+        raise InvalidInput(f"Thủ tục không có thành phần hồ sơ {', '.join(unknown)}", code="unknown_component")
+    if components:
+        run.dossier.components = list(dict.fromkeys([*run.dossier.components, *components]))
+    run.complete(run.task_of(step), actor, decision=None, note=note)
+    run.event("supplement_received", actor, {"components": components or [], "note": note,
+                                             "resume": run.rules.resume,
+                                             "appointment": run.dossier.due_at.isoformat()})
+    return run.dossier
+
+
+def refuse(db: Session, *, code: str, actor: User, reason: str, step_id: int | None = None,
+           now: datetime | None = None, expected_version: int | None = None) -> dict[str, Any]:
+    """Propose refusal from a step that offers it; the leader approves and the counter returns the
+    refusal notice (form 03). Returns form 03 data."""
+    run = _Run.load(db, code, now, expected_version)
+    step = run.step(step_id, actor, kinds=(None,))
+    run.check_actor(step, actor)
+    if "tu_choi" not in (run.rules.step(step.bpmn_id).get("decisions") or {}):
+        raise Conflict(f"Ở bước '{step.name}' không thể từ chối hồ sơ", code="refusal_not_allowed")
+    if not (reason or "").strip():
+        raise InvalidInput("Từ chối hồ sơ phải nêu rõ lý do", code="refusal_reason_missing")
+    run.complete(run.task_of(step), actor, decision="tu_choi", note=reason)
+    run.event("refusal_proposed", actor, {"step": step.bpmn_id, "reason": reason})
+    return _form03(run.rules, run.dossier.applicant, run.dossier.handling_unit, reason) | {"code": code}
+
+
+def return_result(db: Session, *, code: str, actor: User, note: str | None = None, now: datetime | None = None,
+                  expected_version: int | None = None) -> Dossier:
+    run = _Run.load(db, code, now, expected_version)
+    step = run.step(None, actor, kinds=("return", "return_refusal"))
+    run.check_actor(step, actor)
+    run.complete(run.task_of(step), actor, decision=None, note=note)
+    run.event("returned", actor, {"outcome": run.dossier.outcome, "note": note,
+                                  "on_time": run.dossier.finished_at <= run.dossier.due_at})
+    return run.dossier
+
+
+def extend(db: Session, *, code: str, actor: User, reason: str, new_due: datetime | None = None,
+           extra_working_days: int | None = None, now: datetime | None = None,
+           expected_version: int | None = None) -> dict[str, Any]:
+    """Once per dossier: the head of the handling unit apologises and sets a new appointment (form 04)."""
+    run = _Run.load(db, code, now, expected_version)
+    d = run.dossier
+    if d.extended_at is not None:
+        raise Conflict(f"Hồ sơ {code} đã được gia hạn một lần; không được gia hạn lần thứ hai",
+                       code="already_extended")
+    heads = {d.handling_unit_id, org.agency_of(d.handling_unit).id}
+    if actor.role != "leader" or actor.unit_id not in heads:
+        raise Forbidden("Chỉ lãnh đạo đơn vị giải quyết hồ sơ được ký thư xin lỗi và hẹn lại", code="cannot_extend")
+    if not (reason or "").strip():
+        raise InvalidInput("Thư xin lỗi phải nêu lý do chậm trễ", code="extension_reason_missing")
+    cal = run.cal(d.receiving_unit)
+    if new_due is None:
+        days = extra_working_days or run.rules.extension_max_days or 1
+        new_due = cal.add_working_days(d.due_at, int(days))
+    new_due = _aware(new_due, "Ngày hẹn mới")
+    if new_due <= d.due_at:
+        raise InvalidInput("Ngày hẹn mới phải sau ngày hẹn hiện tại", code="extension_not_later")
+    if run.rules.extension_max_days is not None and \
+            cal.working_minutes_between(d.due_at, new_due) > run.rules.extension_max_days * cal.minutes_per_day:
+        raise InvalidInput(f"Thủ tục chỉ cho gia hạn tối đa {run.rules.extension_max_days} ngày làm việc",
+                           code="extension_too_long")
+    letter = {"form": "04", "code": code, "applicant": {"full_name": d.applicant["full_name"]},
+              "reason": reason, "previous_appointment": d.due_at.isoformat(),
+              "new_appointment": new_due.isoformat(), "signed_by": actor.full_name,
+              "unit": actor.unit.name, "issued_at": run.now.isoformat()}
+    d.extension = letter
+    d.extended_at = run.now
+    d.due_at = new_due
+    d.warn_at = None
+    run.event("extended", actor, letter)
+    return letter
+
+
+def stop(db: Session, *, code: str, actor: User, reason: str, now: datetime | None = None,
+         expected_version: int | None = None) -> dict[str, Any]:
+    """At the citizen's request (Circular 03/2025 stop notice): the workflow is cancelled."""
+    run = _Run.load(db, code, now, expected_version)
+    if actor.role not in ("counter", "leader"):
+        raise Forbidden("Chỉ cán bộ một cửa hoặc lãnh đạo được dừng xử lý hồ sơ", code="cannot_stop")
+    if not (reason or "").strip():
+        raise InvalidInput("Phải ghi rõ lý do dừng theo đề nghị của công dân", code="stop_reason_missing")
+    run.wf.cancel()
+    for step in run.open_steps():
+        step.state, step.finished_at = "cancelled", run.now
+    d = run.dossier
+    if d.paused_at is not None:
+        pause = db.scalar(select(Pause).where(Pause.dossier_id == d.id, Pause.ended_at.is_(None)))
+        pause.ended_at = run.now
+        d.paused_at = None
+    d.status, d.outcome, d.finished_at = "stopped", "stopped", run.now
+    d.workflow_state = workflow.dump(run.wf)
+    notice = {"form": "05", "code": code, "applicant": {"full_name": d.applicant["full_name"]},
+              "reason": reason, "stopped_at": run.now.isoformat(), "unit": d.receiving_unit.name}
+    run.event("stopped", actor, notice)
+    return notice
+
+
+def transfer(db: Session, *, code: str, actor: User, to_unit: str, note: str | None = None,
+             step_id: int | None = None, now: datetime | None = None,
+             expected_version: int | None = None) -> Step:
+    """Hand the current step to another department of the same agency (it becomes the handling unit)
+    or, inter-agency (liên thông), to another agency for this step only."""
+    run = _Run.load(db, code, now, expected_version)
+    step = run.step(step_id, actor, kinds=(None,))
+    run.check_actor(step, actor)
+    target = org.unit_by_code(db, to_unit)
+    if target.id == step.unit_id:
+        raise InvalidInput("Đơn vị nhận trùng với đơn vị đang xử lý", code="transfer_same_unit")
+    inter_agency = org.agency_of(target).id != org.agency_of(run._unit(step.unit_id)).id
+    giver_unit = step.unit_id
+    step.unit_id, step.assignee_id = target.id, None
+    if not inter_agency and step.role != "counter":
+        run.dossier.handling_unit = target
+    db.add(ControlSheetRow(dossier=run.dossier, at=run.now, kind="inter_agency" if inter_agency else "transfer",
+                           step_name=step.name, giver_id=actor.id, giver_unit_id=giver_unit,
+                           receiver_unit_id=target.id, receiver_step=step.name, step_due_at=step.due_at,
+                           note=note))
+    run.event("transferred", actor, {"step": step.bpmn_id, "to_unit": target.code, "inter_agency": inter_agency,
+                                     "note": note})
+    return step
+
+
+def available_actions(dossier: Dossier, user: User) -> list[str]:
+    """What this user may do on this dossier now (the console shows exactly these)."""
+    if dossier.status in ("returned", "refused", "stopped"):
+        return []
+    rules = rules_of(dossier.procedure_version)
+    actions: set[str] = set()
+    for step in (s for s in dossier.steps if s.state == "ready"):
+        if user.role != step.role or user.unit_id != step.unit_id or step.assignee_id not in (None, user.id):
+            continue
+        kind = rules.step(step.bpmn_id).get("kind")
+        decisions = rules.step(step.bpmn_id).get("decisions") or {}
+        if kind == "supplement":
+            actions.add("record_supplement")
+        elif kind in ("return", "return_refusal"):
+            actions.add("return")
+        else:
+            actions |= {"complete", "transfer"}
+            if step.assignee_id is None:
+                actions.add("claim")
+            if "bo_sung" in decisions:
+                actions.add("request_supplement")
+            if "tu_choi" in decisions:
+                actions.add("refuse")
+    if user.role == "leader" and dossier.extended_at is None:
+        actions.add("extend")
+    if user.role in ("counter", "leader"):
+        actions.add("stop")
+    return sorted(actions)
+
+

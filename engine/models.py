@@ -1,0 +1,237 @@
+"""SQLAlchemy models: organisation, procedure versions, dossiers and what their lifecycle writes.
+
+Times are stored as UTC and returned timezone-aware. The dossier row carries a version column: every
+command bumps it, so two concurrent commands on one dossier cannot both commit (optimistic locking)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored naive-UTC so SQLite and PostgreSQL agree."""
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- organisation -----------------------------------------------------------------------------------
+
+ROLES = ("counter", "specialist", "leader", "supervisor", "admin")
+LEVELS = ("province", "district", "commune", "department")
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    # Agency code used in dossier codes (Circular 01/2018 Art. 19); departments inherit their parent's.
+    agency_code: Mapped[str | None] = mapped_column(String(64))
+    one_stop: Mapped[bool] = mapped_column(Boolean, default=False)
+    office_hours: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    org_set: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    sample: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", lazy="joined", join_depth=3)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    email: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
+
+
+# --- procedures -------------------------------------------------------------------------------------
+
+class ProcedureVersion(Base):
+    """One immutable version of a procedure: its definition, BPMN XML and serialized spec, stored once."""
+    __tablename__ = "procedure_versions"
+    __table_args__ = (UniqueConstraint("code", "version"), UniqueConstraint("code", "sha256"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500))
+    field: Mapped[str] = mapped_column(String(255))
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    process_id: Mapped[str] = mapped_column(String(128))
+    # Large and needed only to build the spec cache or show the diagram: not loaded with every dossier.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    xml_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
+    effective_from: Mapped[date | None] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column()
+
+
+# --- dossiers ---------------------------------------------------------------------------------------
+
+DOSSIER_STATUSES = ("processing", "waiting_supplement", "result_ready", "returned", "refused", "stopped")
+CHANNELS = ("counter", "post", "online")
+
+
+class Dossier(Base):
+    __tablename__ = "dossiers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    procedure_version_id: Mapped[int] = mapped_column(ForeignKey("procedure_versions.id"))
+    receiving_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    handling_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    received_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    applicant: Mapped[dict[str, Any]] = mapped_column()
+    components: Mapped[list[Any]] = mapped_column(default=list)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    # The appointment (ngày hẹn trả) and the working minutes the procedure grants, kept so any deadline
+    # can be recomputed from the clock log (pauses, extension).
+    due_at: Mapped[datetime] = mapped_column()
+    warn_at: Mapped[datetime | None] = mapped_column()
+    budget_minutes: Mapped[int] = mapped_column(Integer)
+    original_due_at: Mapped[datetime] = mapped_column()
+    paused_at: Mapped[datetime | None] = mapped_column()
+    supplement_count: Mapped[int] = mapped_column(Integer, default=0)
+    extended_at: Mapped[datetime | None] = mapped_column()
+    extension: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    workflow_state: Mapped[str] = mapped_column(Text)
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_hash: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    procedure_version: Mapped[ProcedureVersion] = relationship(lazy="joined", innerjoin=True)
+    receiving_unit: Mapped[Unit] = relationship(foreign_keys=[receiving_unit_id])
+    handling_unit: Mapped[Unit] = relationship(foreign_keys=[handling_unit_id])
+    steps: Mapped[list[Step]] = relationship(back_populates="dossier", order_by="Step.id",
+                                             cascade="all, delete-orphan")
+
+
+STEP_STATES = ("ready", "completed", "cancelled")
+
+
+class Step(Base):
+    """A user task of the dossier's workflow as the officials see it: who holds it, its deadline
+    (a control-sheet deadline) and how it ended."""
+    __tablename__ = "steps"
+    __table_args__ = (
+        Index("ix_steps_open_due", "due_at", postgresql_where=text("state = 'ready'"),
+              sqlite_where=text("state = 'ready'")),
+        Index("ix_steps_inbox", "unit_id", "role", "state"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(12))
+    started_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime | None] = mapped_column()
+    warn_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    timing: Mapped[str | None] = mapped_column(String(8))
+
+    dossier: Mapped[Dossier] = relationship(back_populates="steps")
+
+
+class Pause(Base):
+    """A stretch of time not counted against the unit (waiting for the citizen's supplement)."""
+    __tablename__ = "pauses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    remaining_minutes: Mapped[int] = mapped_column(Integer)
+    resume_mode: Mapped[str] = mapped_column(String(12))
+    missing: Mapped[list[Any]] = mapped_column(default=list)
+
+    dossier: Mapped[Dossier] = relationship()
+
+
+
+class ControlSheetRow(Base):
+    """Phiếu kiểm soát quá trình giải quyết hồ sơ: one row per hand-over."""
+    __tablename__ = "control_sheet"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))  # handover | transfer | inter_agency | return
+    step_name: Mapped[str] = mapped_column(String(255))
+    giver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    giver_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    receiver_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    receiver_step: Mapped[str | None] = mapped_column(String(255))
+    step_due_at: Mapped[datetime | None] = mapped_column()
+    timing: Mapped[str | None] = mapped_column(String(8))  # early | on_time | late
+    note: Mapped[str | None] = mapped_column(Text)
+
+    dossier: Mapped[Dossier] = relationship()
+
+
+
+class Event(Base):
+    """Append-only, hash-chained per dossier."""
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("dossier_id", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    dossier: Mapped[Dossier] = relationship()
+
+
+
+class CodeCounter(Base):
+    """Serial of dossier codes per agency per day; incremented atomically by an upsert."""
+    __tablename__ = "code_counters"
+    agency_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,137 @@
+"""Organisation as data: units in a tree, users with a role and a unit, loaded from YAML (data/org/)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.calendar import parse_office_hours
+from engine.errors import InvalidInput, NotFound
+from engine.models import LEVELS, ROLES, Unit, User
+
+
+def load_org_file(db: Session, path: Path) -> tuple[int, int]:
+    """Create or update the units and users of one organisation file. Returns (units, users)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    org_set = data["set"]
+    default_hours = data.get("office_hours")
+    count_units = 0
+
+    def visit(spec: dict[str, Any], parent: Unit | None) -> None:
+        nonlocal count_units
+        unit = _upsert_unit(db, spec, parent, org_set, data, default_hours)
+        count_units += 1
+        for child in spec.get("children", []):
+            visit(child, unit)
+
+    for spec in data["units"]:
+        visit(spec, None)
+    db.flush()
+    for spec in data.get("users", []):
+        _upsert_user(db, spec)
+    db.flush()
+    return count_units, len(data.get("users", []))
+
+
+def _upsert_unit(db, spec, parent, org_set, data, default_hours) -> Unit:
+    if spec.get("level") not in LEVELS:
+        raise InvalidInput(f"Đơn vị {spec.get('code')}: cấp '{spec.get('level')}' không hợp lệ (dùng {LEVELS})")
+    hours = spec.get("office_hours", default_hours)
+    if hours:
+        parse_office_hours(hours)   # refuse bad data at load time, not at the first deadline
+    unit = db.scalar(select(Unit).where(Unit.code == spec["code"])) or Unit(code=spec["code"])
+    unit.name = spec["name"]
+    unit.level = spec["level"]
+    unit.parent = parent
+    unit.agency_code = spec.get("agency_code")
+    unit.one_stop = bool(spec.get("one_stop", False))
+    unit.office_hours = hours
+    unit.fields = list(spec.get("fields", []))
+    unit.org_set = org_set
+    unit.valid_from = data.get("valid_from")
+    unit.valid_to = data.get("valid_to")
+    unit.sample = bool(spec.get("sample", False))
+    db.add(unit)
+    db.flush()
+    return unit
+
+
+def _upsert_user(db, spec) -> None:
+    if spec["role"] not in ROLES:
+        raise InvalidInput(f"Người dùng {spec['username']}: vai trò '{spec['role']}' không hợp lệ (dùng {ROLES})")
+    unit = db.scalar(select(Unit).where(Unit.code == spec["unit"]))
+    if unit is None:
+        raise InvalidInput(f"Người dùng {spec['username']}: không có đơn vị {spec['unit']}")
+    user = db.scalar(select(User).where(User.username == spec["username"])) or User(username=spec["username"])
+    user.full_name = spec["full_name"]
+    user.role = spec["role"]
+    user.unit_id = unit.id
+    user.email = spec.get("email")
+    user.active = spec.get("active", True)
+    db.add(user)
+
+
+def load_org_dir(db: Session, directory: Path) -> list[tuple[str, int, int]]:
+    return [(p.name, *load_org_file(db, p)) for p in sorted(directory.glob("*.yaml"))]
+
+
+# --- lookups used by the lifecycle ------------------------------------------------------------------
+
+def unit_by_code(db: Session, code: str) -> Unit:
+    unit = db.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        raise NotFound(f"Không có đơn vị mã {code}", code="unknown_unit")
+    return unit
+
+
+def user_by_username(db: Session, username: str) -> User:
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"Không có người dùng {username}", code="unknown_user")
+    return user
+
+
+def agency_of(unit: Unit) -> Unit:
+    """The nearest unit that is an agency (not a department): a department acts for its parent."""
+    while unit.level == "department" and unit.parent is not None:
+        unit = unit.parent
+    return unit
+
+
+def agency_code(unit: Unit) -> str:
+    node: Unit | None = unit
+    while node is not None:
+        if node.agency_code:
+            return node.agency_code
+        node = node.parent
+    return unit.code
+
+
+def children(db: Session, unit: Unit) -> list[Unit]:
+    return list(db.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.id)))
+
+
+def handling_unit_for(db: Session, receiving: Unit, field: str) -> Unit:
+    """The department competent for a field: the receiving unit itself, one of its departments, or a
+    department of the agency it belongs to; the agency itself when no department lists the field."""
+    agency = agency_of(receiving)
+    for candidate in [receiving, *children(db, receiving), *children(db, agency)]:
+        if field in (candidate.fields or []):
+            return candidate
+    return agency
+
+
+def approver_unit_for(handling: Unit) -> Unit:
+    return agency_of(handling)
+
+
+def is_within(unit: Unit, ancestor: Unit) -> bool:
+    node: Unit | None = unit
+    while node is not None:
+        if node.id == ancestor.id:
+            return True
+        node = node.parent
+    return False
