@@ -14,7 +14,8 @@ from rich.table import Table
 from engine.config import settings
 from engine.errors import InvalidInput, MotcuaError
 
-out = Console(highlight=False, soft_wrap=True)
+# Wide tables when the output is a file or a pipe; the terminal's width otherwise.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

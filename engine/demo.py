@@ -20,7 +20,8 @@ from engine.models import Dossier, User
 from engine.org import load_org_dir
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-DEMO_MARK = "demo"
+# The sample applicants' IDs mark the sample dossiers, so a second run adds none.
+DEMO_IDS = ("052190001234", "052088004321", "052095007777", "064199002468", "064087001357")
 
 
 def at(*args) -> datetime:
@@ -37,7 +38,8 @@ def run_demo(out: Console) -> None:
         for row, created in load_catalog(db, s.catalog_dir, now=cmd.utcnow()):
             out.print(f"procedure {row.code} v{row.version} ({'new' if created else 'unchanged'}): {row.name}")
     with session_scope() as db:
-        made = db.scalar(select(func.count(Dossier.id)).where(Dossier.applicant["demo"].as_string() == "1"))
+        made = db.scalar(select(func.count(Dossier.id))
+                         .where(Dossier.applicant["citizen_id"].as_string().in_(DEMO_IDS)))
     if made:
         out.print(f"sample dossiers already present ({made}); nothing added")
     else:
@@ -59,7 +61,7 @@ def _components(db, code: str, on: datetime) -> list[str]:
 
 
 def _applicant(name: str, cid: str) -> dict:
-    return {"full_name": name, "citizen_id": cid, "phone": "0905123456", "address": "Bình Định", "demo": "1"}
+    return {"full_name": name, "citizen_id": cid, "phone": "0905123456", "address": "Bình Định"}
 
 
 def certified_copy_same_day(db) -> str:

@@ -290,14 +290,16 @@ class _Run:
         return step
 
     def sync(self, actor: User | None) -> list[Step]:
-        """Make the open step rows match the workflow's ready user tasks; set status and clock."""
+        """Make the open step rows match the workflow's ready user tasks; move the clock and status.
+        The clock moves first: a step that starts as the dossier resumes gets its share of the new time."""
         ready = {str(t.id): t for t in workflow.ready_user_tasks(self.wf)}
         for step in self.open_steps():
             if step.task_id not in ready:
                 step.state, step.finished_at = "cancelled", self.now
+        self._update_clock_and_status(actor, {self.rules.step(t.task_spec.bpmn_id).get("kind")
+                                              for t in ready.values()})
         known = {s.task_id for s in self.open_steps()}
         new = [self._new_step(t) for tid, t in ready.items() if tid not in known]
-        self._update_status(actor, new)
         self.dossier.workflow_state = workflow.dump(self.wf)
         return new
 
@@ -323,7 +325,7 @@ class _Run:
     def _unit(self, unit_id: int) -> Unit:
         return self.db.get(Unit, unit_id)
 
-    def _update_status(self, actor: User | None, new: list[Step]) -> None:
+    def _update_clock_and_status(self, actor: User | None, kinds: set[str | None]) -> None:
         d = self.dossier
         if self.wf.completed:
             last = max((s for s in d.steps if s.state == "completed"), key=lambda s: s.id, default=None)
@@ -331,7 +333,6 @@ class _Run:
             d.status, d.outcome, d.finished_at = ("refused", "refused", self.now) if refused else \
                 ("returned", "granted", self.now)
             return
-        kinds = {self.rules.step(s.bpmn_id).get("kind") for s in self.open_steps()}
         if "supplement" in kinds:
             if d.paused_at is None:
                 self._pause(actor)

@@ -214,7 +214,13 @@ def test_construction_permit_full_path(db, users):
     do(db, cmd.request_supplement, code=d.code, actor=users["ts.ktht.cv"], missing=["Bản vẽ móng"],
        note="Thiếu bản vẽ móng", now=vn(2025, 5, 7, 9, 0))
     do(db, cmd.record_supplement, code=d.code, actor=users["ts.motcua"], now=vn(2025, 5, 14, 8, 0))
-    assert cmd.get_dossier(db, d.code).due_at == vn(2025, 6, 4, 17, 0)
+    d = cmd.get_dossier(db, d.code)
+    assert d.due_at == vn(2025, 6, 4, 17, 0)
+    # The appraisal restarts with its share of the new time: 25% of 14/5 08:00 → 4/6 17:00, i.e. of
+    # 420 + 15 × 480 = 7620 working minutes, is 1905: 14/5 (420), 15/5, 16/5, 19/5 (3 × 480) and 45 minutes
+    # of Tuesday 20/5 → 07:45.
+    step = next(s for s in d.steps if s.state == "ready")
+    assert (step.bpmn_id, step.due_at) == ("tham_dinh", vn(2025, 5, 20, 7, 45))
     do(db, cmd.complete_step, code=d.code, actor=users["ts.ktht.cv"], decision="dat", now=vn(2025, 5, 15, 9, 0))
     assert ready(db, d.code) == ["kiem_tra_hien_truong"]
     do(db, cmd.complete_step, code=d.code, actor=users["ts.ktht.cv"], now=vn(2025, 5, 20, 9, 0))
