@@ -26,8 +26,8 @@ validate: install
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 bench: install
-	$(BIN)/python bench/engine.py
-	$(BIN)/python bench/calendar_ops.py
+	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.calendar_ops
 
 clean:
 	rm -rf var .pytest_cache

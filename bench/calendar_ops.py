@@ -1,4 +1,4 @@
-"""Benchmark of the working-time calendar: `python bench/calendar_ops.py`.
+"""Benchmark of the working-time calendar: `python -m bench.calendar_ops`.
 
 Prints add_working_days ops/s of engine.calendar (target >= 200,000/s), the ops/s of a naive day-by-day loop
 over the same inputs (it steps one day at a time through precomputed sets of days off / worked weekend days, the
@@ -7,7 +7,6 @@ Both implementations must agree on every input. Exit status 1 when the target is
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import argparse  # noqa: E402
 import random  # noqa: E402

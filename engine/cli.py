@@ -3,13 +3,12 @@ problems, 2 bad usage or bad input."""
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from engine.config import settings
 from engine.errors import InvalidInput, MotcuaError
@@ -190,7 +189,7 @@ def calendar_due(received: str, working_days: int | None, working_hours: float |
 
 def _procedure_version(code: str, at: datetime):
     """From the database when it has the procedure, else straight from the catalog files."""
-    from engine.catalog import read_definition, store_definition
+    from engine.catalog import read_definition
     from engine.models import ProcedureVersion
     try:
         from engine.catalog import version_for

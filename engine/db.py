@@ -31,7 +31,8 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping: it costs a round trip per transaction; stale connections are recycled instead.
+    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
 
 
 def get_engine(url: str | None = None) -> Engine:

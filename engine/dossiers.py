@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -18,23 +18,53 @@ from engine.catalog import ProcedureRules
 from engine.config import settings
 from engine.errors import (Conflict, Forbidden, Inadmissible, IncompleteDossier, InvalidInput, MotcuaError,
                            NotFound)
-from engine.events import append_event
-from engine.models import CodeCounter, ControlSheetRow, Dossier, Pause, ProcedureVersion, Step, Unit, User
+from engine.events import new_event
+from engine.models import CodeCounter, ControlSheetRow, Dossier, Pause, ProcedureVersion, Step, User
+from engine.records import Record, load, save, save_versioned
+
+D, S, P, C = Dossier.__table__, Step.__table__, Pause.__table__, ControlSheetRow.__table__
+# The statements a command reads with, built once (bound parameters keep SQLAlchemy's compiled cache hot).
+DOSSIER_WITH_OPEN_STEPS = (
+    select(D, S).select_from(D.outerjoin(S, and_(S.c.dossier_id == D.c.id, S.c.state == "ready")))
+    .where(D.c.code == bindparam("code")).order_by(S.c.id))
+STEP_BY_ID = select(S).where(S.c.id == bindparam("id"))
+OPEN_PAUSE = select(P).where(P.c.dossier_id == bindparam("dossier_id"), P.c.ended_at.is_(None))
 
 CITIZEN_ID = re.compile(r"^\d{12}$")
 PHONE = re.compile(r"^\+?\d{9,12}$")
 ROLE_NAMES = {"counter": "cán bộ một cửa", "specialist": "chuyên viên", "leader": "lãnh đạo",
               "supervisor": "giám sát", "admin": "quản trị"}
 
-_rules_cache: dict[int, ProcedureRules] = {}
+_rules_cache: dict[str, ProcedureRules] = {}
 
 
 def rules_of(version: ProcedureVersion) -> ProcedureRules:
-    """Versions are immutable, so their parsed rules are cached for the life of the process."""
-    rules = _rules_cache.get(version.id)
+    """Versions are immutable and content-addressed, so parsed rules are cached by content hash."""
+    rules = _rules_cache.get(version.sha256)
     if rules is None:
-        rules = _rules_cache[version.id] = ProcedureRules(version)
+        rules = _rules_cache[version.sha256] = ProcedureRules(version)
     return rules
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    id: int
+    xml_sha256: str
+    rules: ProcedureRules
+
+
+_versions: dict[tuple[str, int], VersionInfo] = {}
+
+
+def version_info(db: Session, version_id: int) -> VersionInfo:
+    """What a command needs of a procedure version, loaded once per process (the spec cache included)."""
+    key = (str(db.get_bind().url), version_id)
+    info = _versions.get(key)
+    if info is None:
+        row = catalog.get_version(db, version_id)
+        workflow.ensure_spec(row.xml_sha256, row.spec_json)
+        info = _versions[key] = VersionInfo(row.id, row.xml_sha256, rules_of(row))
+    return info
 
 
 def utcnow() -> datetime:
@@ -87,7 +117,7 @@ def next_code(db: Session, agency: str, received: datetime) -> str:
 
 @dataclass
 class Received:
-    dossier: Dossier
+    dossier: Record
     receipt: dict[str, Any]
 
 
@@ -105,9 +135,9 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
     applicant = check_applicant(applicant)
     tz = settings().tz
     version = catalog.version_for(db, procedure_code, now.astimezone(tz).date())
-    rules = rules_of(version)
-    receiving = actor.unit
-    agency = org.agency_of(receiving)
+    rules = version_info(db, version.id).rules     # and the spec is in the cache
+    receiving = org.unit(db, actor.unit_id)
+    agency = org.agency_of(db, receiving)
     if agency.level not in rules.levels:
         raise Inadmissible(
             f"Thủ tục {rules.code} không thuộc thẩm quyền tiếp nhận của {agency.name}",
@@ -120,29 +150,28 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
     cal = sla.calendar_of(receiving)
     due, budget = sla.appointment(cal, rules, now)
     warn = sla.warn_time(cal, now, budget, sla.warning_minutes(cal, rules))
-    code = next_code(db, org.agency_code(receiving), now)
+    code = next_code(db, org.agency_code(db, receiving), now)
 
-    workflow.ensure_spec(version.xml_sha256, version.spec_json)
     wf = workflow.new_workflow(version.xml_sha256)
     wf.do_engine_steps()
-    dossier = Dossier(
-        code=code, procedure_version=version, receiving_unit=receiving, handling_unit=handling,
+    dossier = Record(D, dict(
+        code=code, procedure_version_id=version.id, receiving_unit_id=receiving.id, handling_unit_id=handling.id,
         received_by_id=actor.id, status="processing", channel=channel, applicant=applicant,
         components=presented, received_at=now, due_at=due, warn_at=warn, budget_minutes=budget,
-        original_due_at=due, supplement_count=0, workflow_state="", last_event_seq=0, last_event_hash="",
-        version=1)
-    db.add(dossier)
-    dossier.steps = []
-    run = _Run(db, dossier, wf, rules, now)
+        original_due_at=due, paused_at=None, supplement_count=0, extended_at=None, extension=None,
+        finished_at=None, outcome=None, workflow_state="", last_event_seq=0, last_event_hash="", version=1,
+        id=None), new=True)
+    run = _Run(db, dossier, [], wf, rules, now)
     intake = next((t for t in workflow.ready_user_tasks(wf) if t.task_spec.bpmn_id == "tiep_nhan"), None)
     if intake is None:
         raise MotcuaError(f"Quy trình {rules.code} không bắt đầu bằng bước tiếp nhận", code="bad_diagram")
     run.sync(actor)                      # the intake step appears, held by the receiving officer
     run.complete(intake, actor, decision=None, note="Tiếp nhận hồ sơ")
-    append_event(db, dossier, "received", actor, now, {
+    run.event("received", actor, {
         "procedure": rules.code, "procedure_version": version.version, "channel": channel,
         "components": presented, "appointment": due.isoformat(), "handling_unit": handling.code})
-    return Received(dossier, receipt_data(dossier))
+    run.save()
+    return Received(dossier, _receipt(dossier, rules, receiving))
 
 
 def _check_components(rules: ProcedureRules, given: list[str], applicant: dict) -> list[str]:
@@ -162,14 +191,18 @@ def _check_components(rules: ProcedureRules, given: list[str], applicant: dict) 
     return list(dict.fromkeys(given))
 
 
-def _form03(rules: ProcedureRules, applicant: dict, agency: Unit, reason: str) -> dict[str, Any]:
+def _form03(rules: ProcedureRules, applicant: dict, agency: org.UnitInfo, reason: str) -> dict[str, Any]:
     return {"form": "03", "procedure": {"code": rules.code, "name": rules.name},
             "applicant": {"full_name": applicant["full_name"]}, "agency": agency.name, "reason": reason}
 
 
-def receipt_data(dossier: Dossier) -> dict[str, Any]:
+def receipt_data(db: Session, dossier: Dossier) -> dict[str, Any]:
     """Form 01 (receipt and appointment) content."""
-    rules = rules_of(dossier.procedure_version)
+    return _receipt(dossier, version_info(db, dossier.procedure_version_id).rules,
+                    org.unit(db, dossier.receiving_unit_id))
+
+
+def _receipt(dossier: Dossier | Record, rules: ProcedureRules, receiving: org.UnitInfo) -> dict[str, Any]:
     tz = settings().tz
     names = {c["code"]: c["name"] for c in rules.components}
     return {"form": "01", "code": dossier.code, "procedure": {"code": rules.code, "name": rules.name},
@@ -177,26 +210,36 @@ def receipt_data(dossier: Dossier) -> dict[str, Any]:
             "components": [{"code": c, "name": names.get(c, c)} for c in dossier.components],
             "received_at": dossier.received_at.astimezone(tz).isoformat(),
             "appointment": dossier.due_at.astimezone(tz).isoformat(),
-            "unit": dossier.receiving_unit.name, "fee": rules.fee}
+            "unit": receiving.name, "fee": rules.fee}
 
 
 # --- loading and acting -----------------------------------------------------------------------------
 
 def get_dossier(db: Session, code: str, *, expected_version: int | None = None) -> Dossier:
+    """A dossier with all its steps, for reading."""
     dossier = db.scalar(select(Dossier).where(Dossier.code == code).options(selectinload(Dossier.steps)))
     if dossier is None:
         raise NotFound(f"Không tìm thấy hồ sơ {code}", code="dossier_not_found")
-    if expected_version is not None and dossier.version != expected_version:
-        raise Conflict(f"Hồ sơ {code} vừa được người khác cập nhật (phiên bản {dossier.version}, "
-                       f"bạn đang xem {expected_version}); hãy tải lại", code="version_conflict")
+    _check_version(dossier, expected_version)
     return dossier
 
 
-class _Run:
-    """One command's work on one dossier: drive the workflow, then bring the projection up to date."""
+def _check_version(dossier: Dossier, expected_version: int | None) -> None:
+    if expected_version is not None and dossier.version != expected_version:
+        raise Conflict(f"Hồ sơ {dossier.code} vừa được người khác cập nhật (phiên bản {dossier.version}, "
+                       f"bạn đang xem {expected_version}); hãy tải lại", code="version_conflict")
 
-    def __init__(self, db: Session, dossier: Dossier, wf, rules: ProcedureRules, now: datetime):
+
+class _Run:
+    """One command's work on one dossier: drive the workflow, bring the projection up to date, and
+    write it all in `save()`: the dossier's version-checked update first, then the rows it added."""
+
+    def __init__(self, db: Session, dossier: Record, open_steps: list[Record], wf, rules: ProcedureRules,
+                 now: datetime):
         self.db, self.dossier, self.wf, self.rules, self.now = db, dossier, wf, rules, now
+        self.conn = db.connection()
+        self.open = open_steps
+        self.written: list[Record] = []     # events, control-sheet rows, pauses
         self._calendars: dict[int, WorkingCalendar] = {}
         # What request_supplement knows and the pause row records (the pause starts inside sync).
         self._pending_note: str | None = None
@@ -204,32 +247,53 @@ class _Run:
 
     @classmethod
     def load(cls, db: Session, code: str, now: datetime | None, expected_version: int | None) -> _Run:
-        dossier = get_dossier(db, code, expected_version=expected_version)
+        """The dossier and its open steps; the version's rules and spec come from the cache."""
+        rows = db.connection().execute(DOSSIER_WITH_OPEN_STEPS, {"code": code}).all()
+        if not rows:
+            raise NotFound(f"Không tìm thấy hồ sơ {code}", code="dossier_not_found")
+        dossier = Record(D, {c.name: rows[0]._mapping[c] for c in D.c})
+        steps = [Record(S, {c.name: row._mapping[c] for c in S.c}) for row in rows if row._mapping[S.c.id] is not None]
+        _check_version(dossier, expected_version)
         if dossier.status in ("returned", "refused", "stopped"):
             raise Conflict(f"Hồ sơ {code} đã kết thúc ({dossier.status}); không thể thao tác thêm",
                            code="dossier_finished")
-        version = dossier.procedure_version
-        workflow.ensure_spec(version.xml_sha256, version.spec_json)
+        info = version_info(db, dossier.procedure_version_id)
         now = _aware(now or utcnow(), "Thời điểm")
-        return cls(db, dossier, workflow.restore(dossier.workflow_state), rules_of(version), now)
+        return cls(db, dossier, steps, workflow.restore(dossier.workflow_state), info.rules, now)
 
-    def cal(self, unit: Unit) -> WorkingCalendar:
+    def save(self) -> None:
+        d = self.dossier
+        if d.is_new:
+            save(self.conn, d)
+        elif not save_versioned(self.conn, d):     # someone else's command on this dossier committed first
+            raise Conflict(f"Hồ sơ {d.code} vừa được người khác cập nhật; hãy tải lại và thử lại",
+                           code="version_conflict")
+        for record in [*self.open, *self.written]:
+            if getattr(record, "dossier_id", None) is None:
+                record.dossier_id = d.id
+            save(self.conn, record)
+
+    def unit(self, unit_id: int) -> org.UnitInfo:
+        return org.unit(self.db, unit_id)
+
+    def cal(self, unit: org.UnitInfo) -> WorkingCalendar:
         if unit.id not in self._calendars:
             self._calendars[unit.id] = sla.calendar_of(unit)
         return self._calendars[unit.id]
 
     # steps ------------------------------------------------------------------------------------------
-    def open_steps(self) -> list[Step]:
-        return [s for s in self.dossier.steps if s.state == "ready"]
+    def open_steps(self) -> list[Record]:
+        return [s for s in self.open if s.state == "ready"]
 
-    def step(self, step_id: int | None, actor: User, kinds: tuple[str | None, ...] | None = None) -> Step:
+    def step(self, step_id: int | None, actor: User, kinds: tuple[str | None, ...] | None = None) -> Record:
         """The ready step the command acts on: the one given, or the single one the actor may act on."""
         candidates = self.open_steps()
         if kinds is not None:
             candidates = [s for s in candidates if self.rules.step(s.bpmn_id).get("kind") in kinds]
         if step_id is not None:
-            found = next((s for s in self.dossier.steps if s.id == step_id), None)
-            if found is None:
+            found = next((s for s in self.open if s.id == step_id), None) or \
+                next(iter(load(self.conn, S, STEP_BY_ID, {"id": step_id})), None)
+            if found is None or found.dossier_id != self.dossier.id:
                 raise NotFound(f"Hồ sơ {self.dossier.code} không có bước {step_id}", code="step_not_found")
             if found.state != "ready" or found not in candidates:
                 raise Conflict(f"Bước '{found.name}' của hồ sơ {self.dossier.code} không ở trạng thái chờ "
@@ -246,7 +310,7 @@ class _Run:
                             code="step_not_yours")
         raise InvalidInput("Hồ sơ có nhiều bước đang chờ; hãy chỉ rõ bước (step_id)", code="step_ambiguous")
 
-    def check_actor(self, step: Step, actor: User) -> None:
+    def check_actor(self, step: Record, actor: User) -> None:
         if not actor.active:
             raise Forbidden("Tài khoản đã bị khóa", code="user_disabled")
         if actor.role != step.role or actor.unit_id != step.unit_id:
@@ -255,13 +319,13 @@ class _Run:
         if step.assignee_id not in (None, actor.id):
             raise Forbidden(f"Bước '{step.name}' đã được giao cho người khác", code="step_assigned_to_other")
 
-    def task_of(self, step: Step):
+    def task_of(self, step: Record):
         for task in workflow.ready_user_tasks(self.wf):
             if str(task.id) == step.task_id:
                 return task
         raise Conflict(f"Bước '{step.name}' không còn chờ xử lý", code="step_not_ready")
 
-    def complete(self, task, actor: User, *, decision: str | None, note: str | None) -> Step:
+    def complete(self, task, actor: User, *, decision: str | None, note: str | None) -> Record:
         """Run one user task with the official's decision and hand over to whatever comes next."""
         step = next(s for s in self.open_steps() if s.task_id == str(task.id))
         decisions = self.rules.step(step.bpmn_id).get("decisions") or {}
@@ -280,16 +344,16 @@ class _Run:
             raise
         except Exception as exc:     # a gateway or script failed: name the element, keep nothing
             raise _workflow_error(exc) from exc
-        cal = self.cal(self._unit(step.unit_id))
+        cal = self.cal(self.unit(step.unit_id))
         step.state, step.finished_at = "completed", self.now
         step.completed_by_id, step.assignee_id = actor.id, step.assignee_id or actor.id
         step.decision, step.note = decision, note
         step.timing = sla.timing(self.now, step.due_at, cal) if step.bpmn_id != "tiep_nhan" else "on_time"
-        new = self.sync(actor)
+        new = self.sync(actor, completed=step)
         self._handover(step, actor, new)
         return step
 
-    def sync(self, actor: User | None) -> list[Step]:
+    def sync(self, actor: User | None, completed: Record | None = None) -> list[Record]:
         """Make the open step rows match the workflow's ready user tasks; move the clock and status.
         The clock moves first: a step that starts as the dossier resumes gets its share of the new time."""
         ready = {str(t.id): t for t in workflow.ready_user_tasks(self.wf)}
@@ -297,39 +361,37 @@ class _Run:
             if step.task_id not in ready:
                 step.state, step.finished_at = "cancelled", self.now
         self._update_clock_and_status(actor, {self.rules.step(t.task_spec.bpmn_id).get("kind")
-                                              for t in ready.values()})
+                                              for t in ready.values()}, completed)
         known = {s.task_id for s in self.open_steps()}
         new = [self._new_step(t) for tid, t in ready.items() if tid not in known]
         self.dossier.workflow_state = workflow.dump(self.wf)
         return new
 
-    def _new_step(self, task) -> Step:
+    def _new_step(self, task) -> Record:
         spec = task.task_spec
         rules_step = self.rules.step(spec.bpmn_id)
         unit = self._step_unit(rules_step.get("unit", "handling"))
         due, warn = sla.step_deadline(self.cal(unit), self.rules, spec.bpmn_id, self.now,
                                       self.dossier.budget_minutes, self.dossier.due_at)
-        step = Step(task_id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
-                    role=workflow.LANE_ROLES.get(spec.lane, "specialist"), unit_id=unit.id, state="ready",
-                    started_at=self.now, due_at=due, warn_at=warn)
-        self.dossier.steps.append(step)
+        step = Record(S, dict(
+            dossier_id=self.dossier.id, task_id=str(task.id), bpmn_id=spec.bpmn_id,
+            name=spec.bpmn_name or spec.bpmn_id, role=workflow.LANE_ROLES.get(spec.lane, "specialist"),
+            unit_id=unit.id, assignee_id=None, state="ready", started_at=self.now, due_at=due, warn_at=warn,
+            finished_at=None, completed_by_id=None, decision=None, note=None, timing=None), new=True)
+        self.open.append(step)
         return step
 
-    def _step_unit(self, kind: str) -> Unit:
+    def _step_unit(self, kind: str) -> org.UnitInfo:
         if kind == "counter":
-            return self.dossier.receiving_unit
+            return self.unit(self.dossier.receiving_unit_id)
         if kind == "approver":
-            return org.approver_unit_for(self.dossier.handling_unit)
-        return self.dossier.handling_unit
+            return org.approver_unit_for(self.db, self.unit(self.dossier.handling_unit_id))
+        return self.unit(self.dossier.handling_unit_id)
 
-    def _unit(self, unit_id: int) -> Unit:
-        return self.db.get(Unit, unit_id)
-
-    def _update_clock_and_status(self, actor: User | None, kinds: set[str | None]) -> None:
+    def _update_clock_and_status(self, actor: User | None, kinds: set[str | None], completed: Record | None) -> None:
         d = self.dossier
         if self.wf.completed:
-            last = max((s for s in d.steps if s.state == "completed"), key=lambda s: s.id, default=None)
-            refused = last is not None and self.rules.step(last.bpmn_id).get("kind") == "return_refusal"
+            refused = completed is not None and self.rules.step(completed.bpmn_id).get("kind") == "return_refusal"
             d.status, d.outcome, d.finished_at = ("refused", "refused", self.now) if refused else \
                 ("returned", "granted", self.now)
             return
@@ -348,18 +410,24 @@ class _Run:
         if d.supplement_count >= settings().max_supplement_rounds:
             raise Conflict(f"Hồ sơ {d.code} đã yêu cầu bổ sung {d.supplement_count} lần, vượt giới hạn",
                            code="too_many_supplements")
-        cal = self.cal(d.receiving_unit)
+        cal = self.cal(self.unit(d.receiving_unit_id))
         d.paused_at = self.now
         d.supplement_count += 1
-        self.db.add(Pause(dossier=d, started_at=self.now, reason=self._pending_note or "",
-                          requested_by_id=actor.id if actor else d.received_by_id,
-                          remaining_minutes=sla.remaining_minutes(cal, self.now, d.due_at),
-                          resume_mode=self.rules.resume, missing=self._pending_missing))
+        self.written.append(Record(P, dict(
+            dossier_id=d.id, started_at=self.now, ended_at=None, reason=self._pending_note or "",
+            requested_by_id=actor.id if actor else d.received_by_id,
+            remaining_minutes=sla.remaining_minutes(cal, self.now, d.due_at), resume_mode=self.rules.resume,
+            missing=self._pending_missing), new=True))
+
+    def open_pause(self) -> Record:
+        pause = load(self.conn, P, OPEN_PAUSE, {"dossier_id": self.dossier.id})[0]
+        self.written.append(pause)
+        return pause
 
     def _resume(self) -> None:
         d = self.dossier
-        pause = self.db.scalar(select(Pause).where(Pause.dossier_id == d.id, Pause.ended_at.is_(None)))
-        cal = self.cal(d.receiving_unit)
+        pause = self.open_pause()
+        cal = self.cal(self.unit(d.receiving_unit_id))
         due, budget = sla.resumed_due(cal, self.rules, self.now, pause.remaining_minutes, d.due_at)
         pause.ended_at = self.now
         if budget is not None:
@@ -369,17 +437,20 @@ class _Run:
                                   sla.warning_minutes(cal, self.rules))
         d.paused_at = None
 
-    def _handover(self, step: Step, actor: User, new: list[Step]) -> None:
+    def _handover(self, step: Record, actor: User, new: list[Record]) -> None:
         receiver = new[0] if new else None
         kind = "return" if self.wf.completed else "handover"
-        self.db.add(ControlSheetRow(
-            dossier=self.dossier, at=self.now, kind=kind, step_name=step.name, giver_id=actor.id,
-            giver_unit_id=step.unit_id, receiver_unit_id=receiver.unit_id if receiver else None,
-            receiver_step=receiver.name if receiver else None, step_due_at=step.due_at, timing=step.timing,
-            note=step.note))
+        self.sheet_row(kind, step.name, actor, giver_unit_id=step.unit_id,
+                       receiver_unit_id=receiver.unit_id if receiver else None,
+                       receiver_step=receiver.name if receiver else None, step_due_at=step.due_at,
+                       timing=step.timing, note=step.note)
+
+    def sheet_row(self, kind: str, step_name: str, actor: User, **values) -> None:
+        self.written.append(Record(C, dict(dossier_id=self.dossier.id, at=self.now, kind=kind, step_name=step_name,
+                                           giver_id=actor.id, **values), new=True))
 
     def event(self, kind: str, actor: User, data: dict[str, Any]) -> None:
-        append_event(self.db, self.dossier, kind, actor, self.now, data)
+        self.written.append(new_event(self.dossier, kind, actor.id, self.now, data))
 
 
 def _workflow_error(exc: Exception) -> MotcuaError:
@@ -397,17 +468,18 @@ def _workflow_error(exc: Exception) -> MotcuaError:
 # --- commands ---------------------------------------------------------------------------------------
 
 def claim(db: Session, *, code: str, actor: User, step_id: int | None = None, now: datetime | None = None,
-          expected_version: int | None = None) -> Step:
+          expected_version: int | None = None) -> Record:
     run = _Run.load(db, code, now, expected_version)
     step = run.step(step_id, actor)
     run.check_actor(step, actor)
     step.assignee_id = actor.id
     run.event("step_claimed", actor, {"step": step.bpmn_id, "step_id": step.id})
+    run.save()
     return step
 
 
 def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int | None = None,
-           now: datetime | None = None, expected_version: int | None = None) -> Step:
+           now: datetime | None = None, expected_version: int | None = None) -> Record:
     """A leader (or the counter, for counter steps) of the step's unit gives it to one official."""
     run = _Run.load(db, code, now, expected_version)
     candidates = run.open_steps()
@@ -422,12 +494,13 @@ def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int 
                            "bước này", code="assignee_invalid")
     step.assignee_id = assignee.id
     run.event("step_assigned", actor, {"step": step.bpmn_id, "step_id": step.id, "assignee": assignee.username})
+    run.save()
     return step
 
 
 def complete_step(db: Session, *, code: str, actor: User, decision: str | None = None, note: str | None = None,
                   step_id: int | None = None, now: datetime | None = None,
-                  expected_version: int | None = None) -> Step:
+                  expected_version: int | None = None) -> Record:
     run = _Run.load(db, code, now, expected_version)
     step = run.step(step_id, actor, kinds=(None,))
     run.check_actor(step, actor)
@@ -439,6 +512,7 @@ def complete_step(db: Session, *, code: str, actor: User, decision: str | None =
     run.complete(run.task_of(step), actor, decision=decision, note=note)
     run.event("step_completed", actor, {"step": step.bpmn_id, "decision": decision, "note": note,
                                         "timing": step.timing})
+    run.save()
     return step
 
 
@@ -458,14 +532,15 @@ def request_supplement(db: Session, *, code: str, actor: User, missing: list[str
     run.complete(run.task_of(step), actor, decision="bo_sung", note=note)
     form = {"form": "02", "code": code, "procedure": {"code": run.rules.code, "name": run.rules.name},
             "applicant": {"full_name": run.dossier.applicant["full_name"]}, "missing": list(missing),
-            "reason": note, "requested_at": run.now.isoformat(), "unit": run.dossier.handling_unit.name}
+            "reason": note, "requested_at": run.now.isoformat(), "unit": run.unit(run.dossier.handling_unit_id).name}
     run.event("supplement_requested", actor, {"step": step.bpmn_id, "missing": list(missing), "note": note})
+    run.save()
     return form
 
 
 def record_supplement(db: Session, *, code: str, actor: User, components: list[str] | None = None,
                       note: str | None = None, now: datetime | None = None,
-                      expected_version: int | None = None) -> Dossier:
+                      expected_version: int | None = None) -> Record:
     """The citizen brought the papers: the counter records it and the clock resumes (continue or reset)."""
     run = _Run.load(db, code, now, expected_version)
     if run.dossier.status != "waiting_supplement":
@@ -482,6 +557,7 @@ def record_supplement(db: Session, *, code: str, actor: User, components: list[s
     run.event("supplement_received", actor, {"components": components or [], "note": note,
                                              "resume": run.rules.resume,
                                              "appointment": run.dossier.due_at.isoformat()})
+    run.save()
     return run.dossier
 
 
@@ -498,17 +574,19 @@ def refuse(db: Session, *, code: str, actor: User, reason: str, step_id: int | N
         raise InvalidInput("Từ chối hồ sơ phải nêu rõ lý do", code="refusal_reason_missing")
     run.complete(run.task_of(step), actor, decision="tu_choi", note=reason)
     run.event("refusal_proposed", actor, {"step": step.bpmn_id, "reason": reason})
-    return _form03(run.rules, run.dossier.applicant, run.dossier.handling_unit, reason) | {"code": code}
+    run.save()
+    return _form03(run.rules, run.dossier.applicant, run.unit(run.dossier.handling_unit_id), reason) | {"code": code}
 
 
 def return_result(db: Session, *, code: str, actor: User, note: str | None = None, now: datetime | None = None,
-                  expected_version: int | None = None) -> Dossier:
+                  expected_version: int | None = None) -> Record:
     run = _Run.load(db, code, now, expected_version)
     step = run.step(None, actor, kinds=("return", "return_refusal"))
     run.check_actor(step, actor)
     run.complete(run.task_of(step), actor, decision=None, note=note)
     run.event("returned", actor, {"outcome": run.dossier.outcome, "note": note,
                                   "on_time": run.dossier.finished_at <= run.dossier.due_at})
+    run.save()
     return run.dossier
 
 
@@ -521,12 +599,12 @@ def extend(db: Session, *, code: str, actor: User, reason: str, new_due: datetim
     if d.extended_at is not None:
         raise Conflict(f"Hồ sơ {code} đã được gia hạn một lần; không được gia hạn lần thứ hai",
                        code="already_extended")
-    heads = {d.handling_unit_id, org.agency_of(d.handling_unit).id}
+    heads = {d.handling_unit_id, org.agency_of(db, run.unit(d.handling_unit_id)).id}
     if actor.role != "leader" or actor.unit_id not in heads:
         raise Forbidden("Chỉ lãnh đạo đơn vị giải quyết hồ sơ được ký thư xin lỗi và hẹn lại", code="cannot_extend")
     if not (reason or "").strip():
         raise InvalidInput("Thư xin lỗi phải nêu lý do chậm trễ", code="extension_reason_missing")
-    cal = run.cal(d.receiving_unit)
+    cal = run.cal(run.unit(d.receiving_unit_id))
     if new_due is None:
         days = extra_working_days or run.rules.extension_max_days or 1
         new_due = cal.add_working_days(d.due_at, int(days))
@@ -540,12 +618,13 @@ def extend(db: Session, *, code: str, actor: User, reason: str, new_due: datetim
     letter = {"form": "04", "code": code, "applicant": {"full_name": d.applicant["full_name"]},
               "reason": reason, "previous_appointment": d.due_at.isoformat(),
               "new_appointment": new_due.isoformat(), "signed_by": actor.full_name,
-              "unit": actor.unit.name, "issued_at": run.now.isoformat()}
+              "unit": run.unit(actor.unit_id).name, "issued_at": run.now.isoformat()}
     d.extension = letter
     d.extended_at = run.now
     d.due_at = new_due
     d.warn_at = None
     run.event("extended", actor, letter)
+    run.save()
     return letter
 
 
@@ -562,20 +641,20 @@ def stop(db: Session, *, code: str, actor: User, reason: str, now: datetime | No
         step.state, step.finished_at = "cancelled", run.now
     d = run.dossier
     if d.paused_at is not None:
-        pause = db.scalar(select(Pause).where(Pause.dossier_id == d.id, Pause.ended_at.is_(None)))
-        pause.ended_at = run.now
+        run.open_pause().ended_at = run.now
         d.paused_at = None
     d.status, d.outcome, d.finished_at = "stopped", "stopped", run.now
     d.workflow_state = workflow.dump(run.wf)
     notice = {"form": "05", "code": code, "applicant": {"full_name": d.applicant["full_name"]},
-              "reason": reason, "stopped_at": run.now.isoformat(), "unit": d.receiving_unit.name}
+              "reason": reason, "stopped_at": run.now.isoformat(), "unit": run.unit(d.receiving_unit_id).name}
     run.event("stopped", actor, notice)
+    run.save()
     return notice
 
 
 def transfer(db: Session, *, code: str, actor: User, to_unit: str, note: str | None = None,
              step_id: int | None = None, now: datetime | None = None,
-             expected_version: int | None = None) -> Step:
+             expected_version: int | None = None) -> Record:
     """Hand the current step to another department of the same agency (it becomes the handling unit)
     or, inter-agency (liên thông), to another agency for this step only."""
     run = _Run.load(db, code, now, expected_version)
@@ -584,17 +663,16 @@ def transfer(db: Session, *, code: str, actor: User, to_unit: str, note: str | N
     target = org.unit_by_code(db, to_unit)
     if target.id == step.unit_id:
         raise InvalidInput("Đơn vị nhận trùng với đơn vị đang xử lý", code="transfer_same_unit")
-    inter_agency = org.agency_of(target).id != org.agency_of(run._unit(step.unit_id)).id
+    inter_agency = org.agency_of(db, target).id != org.agency_of(db, run.unit(step.unit_id)).id
     giver_unit = step.unit_id
     step.unit_id, step.assignee_id = target.id, None
     if not inter_agency and step.role != "counter":
-        run.dossier.handling_unit = target
-    db.add(ControlSheetRow(dossier=run.dossier, at=run.now, kind="inter_agency" if inter_agency else "transfer",
-                           step_name=step.name, giver_id=actor.id, giver_unit_id=giver_unit,
-                           receiver_unit_id=target.id, receiver_step=step.name, step_due_at=step.due_at,
-                           note=note))
+        run.dossier.handling_unit_id = target.id
+    run.sheet_row("inter_agency" if inter_agency else "transfer", step.name, actor, giver_unit_id=giver_unit,
+                  receiver_unit_id=target.id, receiver_step=step.name, step_due_at=step.due_at, note=note)
     run.event("transferred", actor, {"step": step.bpmn_id, "to_unit": target.code, "inter_agency": inter_agency,
                                      "note": note})
+    run.save()
     return step
 
 

@@ -11,7 +11,8 @@ from typing import Any, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import Dossier, Event, User
+from engine.models import Dossier, Event
+from engine.records import Record
 
 
 def event_hash(prev_hash: str, dossier_code: str, seq: int, at: datetime, kind: str, actor_id: int | None,
@@ -22,15 +23,14 @@ def event_hash(prev_hash: str, dossier_code: str, seq: int, at: datetime, kind: 
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def append_event(db: Session, dossier: Dossier, kind: str, actor: User | None, at: datetime,
-                 data: dict[str, Any]) -> Event:
+def new_event(dossier: Record, kind: str, actor_id: int | None, at: datetime, data: dict[str, Any]) -> Record:
+    """The next event of the dossier's chain (to be inserted with the dossier's update)."""
     data = json.loads(json.dumps(data, default=str))    # exactly what the database will give back
     seq = dossier.last_event_seq + 1
-    actor_id = actor.id if actor else None
     digest = event_hash(dossier.last_event_hash, dossier.code, seq, at, kind, actor_id, data)
-    event = Event(dossier=dossier, seq=seq, at=at, kind=kind, actor_id=actor_id, data=data,
-                  prev_hash=dossier.last_event_hash, hash=digest)
-    db.add(event)
+    event = Record(Event.__table__, {"dossier_id": dossier.id, "seq": seq, "at": at, "kind": kind,
+                                     "actor_id": actor_id, "data": data, "prev_hash": dossier.last_event_hash,
+                                     "hash": digest}, new=True)
     dossier.last_event_seq, dossier.last_event_hash = seq, digest
     return event
 

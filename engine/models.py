@@ -56,7 +56,7 @@ class Unit(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     sample: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", lazy="joined", join_depth=3)
+    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id")
 
 
 class User(Base):
@@ -134,7 +134,7 @@ class Dossier(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
-    procedure_version: Mapped[ProcedureVersion] = relationship(lazy="joined", innerjoin=True)
+    procedure_version: Mapped[ProcedureVersion] = relationship()
     receiving_unit: Mapped[Unit] = relationship(foreign_keys=[receiving_unit_id])
     handling_unit: Mapped[Unit] = relationship(foreign_keys=[handling_unit_id])
     steps: Mapped[list[Step]] = relationship(back_populates="dossier", order_by="Step.id",

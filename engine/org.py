@@ -1,6 +1,8 @@
 """Organisation as data: units in a tree, users with a role and a unit, loaded from YAML (data/org/)."""
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ def load_org_file(db: Session, path: Path) -> tuple[int, int]:
     for spec in data.get("users", []):
         _upsert_user(db, spec)
     db.flush()
+    invalidate_units()
     return count_units, len(data.get("users", []))
 
 
@@ -79,12 +82,59 @@ def load_org_dir(db: Session, directory: Path) -> list[tuple[str, int, int]]:
 
 
 # --- lookups used by the lifecycle ------------------------------------------------------------------
+# Organisation data changes rarely and is read by every command, so it is kept in a per-database cache
+# of plain records, refreshed after a minute or when this process loads organisation files.
 
-def unit_by_code(db: Session, code: str) -> Unit:
-    unit = db.scalar(select(Unit).where(Unit.code == code))
-    if unit is None:
+@dataclass(frozen=True)
+class UnitInfo:
+    id: int
+    code: str
+    name: str
+    level: str
+    parent_id: int | None
+    agency_code: str | None
+    office_hours: str | None
+    one_stop: bool
+    fields: tuple[str, ...]
+
+
+_CACHE_SECONDS = 60.0
+_cache: dict[str, tuple[float, dict[int, UnitInfo], dict[str, UnitInfo]]] = {}
+
+
+def invalidate_units() -> None:
+    _cache.clear()
+
+
+def _units(db: Session) -> tuple[dict[int, UnitInfo], dict[str, UnitInfo]]:
+    key = str(db.get_bind().url)
+    hit = _cache.get(key)
+    if hit and time.monotonic() - hit[0] < _CACHE_SECONDS:
+        return hit[1], hit[2]
+    rows = db.execute(select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.parent_id, Unit.agency_code,
+                             Unit.office_hours, Unit.one_stop, Unit.fields)).all()
+    by_id = {r.id: UnitInfo(*r[:-1], tuple(r.fields or ())) for r in rows}
+    by_code = {u.code: u for u in by_id.values()}
+    _cache[key] = (time.monotonic(), by_id, by_code)
+    return by_id, by_code
+
+
+def unit(db: Session, unit_id: int) -> UnitInfo:
+    by_id, _ = _units(db)
+    if unit_id not in by_id:
+        invalidate_units()
+        by_id, _ = _units(db)
+    return by_id[unit_id]
+
+
+def unit_by_code(db: Session, code: str) -> UnitInfo:
+    _, by_code = _units(db)
+    if code not in by_code:
+        invalidate_units()
+        _, by_code = _units(db)
+    if code not in by_code:
         raise NotFound(f"Không có đơn vị mã {code}", code="unknown_unit")
-    return unit
+    return by_code[code]
 
 
 def user_by_username(db: Session, username: str) -> User:
@@ -94,44 +144,37 @@ def user_by_username(db: Session, username: str) -> User:
     return user
 
 
-def agency_of(unit: Unit) -> Unit:
+def agency_of(db: Session, u: UnitInfo) -> UnitInfo:
     """The nearest unit that is an agency (not a department): a department acts for its parent."""
-    while unit.level == "department" and unit.parent is not None:
-        unit = unit.parent
-    return unit
+    while u.level == "department" and u.parent_id is not None:
+        u = unit(db, u.parent_id)
+    return u
 
 
-def agency_code(unit: Unit) -> str:
-    node: Unit | None = unit
+def agency_code(db: Session, u: UnitInfo) -> str:
+    node: UnitInfo | None = u
     while node is not None:
         if node.agency_code:
             return node.agency_code
-        node = node.parent
-    return unit.code
+        node = unit(db, node.parent_id) if node.parent_id else None
+    return u.code
 
 
-def children(db: Session, unit: Unit) -> list[Unit]:
-    return list(db.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.id)))
+def children(db: Session, u: UnitInfo) -> list[UnitInfo]:
+    by_id, _ = _units(db)
+    return sorted((c for c in by_id.values() if c.parent_id == u.id), key=lambda c: c.id)
 
 
-def handling_unit_for(db: Session, receiving: Unit, field: str) -> Unit:
+def handling_unit_for(db: Session, receiving: UnitInfo, field: str) -> UnitInfo:
     """The department competent for a field: the receiving unit itself, one of its departments, or a
     department of the agency it belongs to; the agency itself when no department lists the field."""
-    agency = agency_of(receiving)
+    agency = agency_of(db, receiving)
     for candidate in [receiving, *children(db, receiving), *children(db, agency)]:
-        if field in (candidate.fields or []):
+        if field in candidate.fields:
             return candidate
     return agency
 
 
-def approver_unit_for(handling: Unit) -> Unit:
-    return agency_of(handling)
+def approver_unit_for(db: Session, handling: UnitInfo) -> UnitInfo:
+    return agency_of(db, handling)
 
-
-def is_within(unit: Unit, ancestor: Unit) -> bool:
-    node: Unit | None = unit
-    while node is not None:
-        if node.id == ancestor.id:
-            return True
-        node = node.parent
-    return False

@@ -5,7 +5,6 @@ reference written below, which reads the `holidays` package and the override fil
 from __future__ import annotations
 
 import random
-import sys
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
