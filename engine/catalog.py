@@ -202,6 +202,16 @@ def get_version(db: Session, version_id: int) -> ProcedureVersion:
     return row
 
 
+def rules_from_files(directory: Path, code: str) -> ProcedureRules:
+    """A procedure's rules straight from its catalog file (for tools that run without a database)."""
+    for path in sorted(directory.glob("*.yaml")):
+        defn, _ = read_definition(path)
+        if str(defn.get("code")) == code:
+            meta = _jsonable({k: v for k, v in defn.items() if k != "diagram"})
+            return ProcedureRules(ProcedureVersion(code=code, name=defn["name"], definition=meta))
+    raise NotFound(f"Không có thủ tục mã {code}", code="unknown_procedure")
+
+
 class ProcedureRules:
     """Typed view over a version's definition, for the lifecycle commands."""
 

@@ -178,36 +178,27 @@ def calendar_due(received: str, working_days: int | None, working_hours: float |
         due = cal.add_working_hours(at, working_hours)
     else:
         from engine import sla
-        from engine.catalog import ProcedureRules
-        version = _procedure_version(procedure_code, at)
-        rules = ProcedureRules(version)
+        rules = _procedure_rules(procedure_code, at)
         due, _ = sla.appointment(cal, rules, at)
-        out.print(f"{rules.code} {rules.name}: {rules.limit_amount} {rules.limit_unit}"
-                  + (f", cut-off {rules.cutoff:%H:%M}" if rules.cutoff else ""))
+        unit = "ngày làm việc" if rules.limit_unit == "working_days" else "giờ làm việc"
+        out.print(f"{rules.code} {rules.name}: {rules.limit_amount} {unit}"
+                  + (f", nhận sau {rules.cutoff:%H:%M} tính từ ngày làm việc kế tiếp" if rules.cutoff else ""))
     click.echo(due.isoformat())
 
 
-def _procedure_version(code: str, at: datetime):
-    """From the database when it has the procedure, else straight from the catalog files."""
-    from engine.catalog import read_definition
-    from engine.models import ProcedureVersion
+def _procedure_rules(code: str, at: datetime):
+    """The version in force in the configured database; the catalog files when the database has none."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from engine.catalog import ProcedureRules, rules_from_files, version_for
+    from engine.db import session_scope
+    url = settings().resolved_database_url()
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():   # don't create one
+        return rules_from_files(settings().catalog_dir, code)
     try:
-        from engine.catalog import version_for
-        from engine.db import session_scope
         with session_scope() as s:
-            return version_for(s, code, at.astimezone(settings().tz).date())
-    except MotcuaError:
-        raise
-    except Exception:
-        pass
-    for path in settings().catalog_dir.glob("*.yaml"):
-        defn, _ = read_definition(path)
-        if str(defn.get("code")) == code:
-            meta = {k: v for k, v in defn.items() if k != "diagram"}
-            from engine.catalog import _jsonable
-            return ProcedureVersion(code=code, name=defn["name"], definition=_jsonable(meta))
-    from engine.errors import NotFound
-    raise NotFound(f"Không có thủ tục mã {code}", code="unknown_procedure")
+            return ProcedureRules(version_for(s, code, at.astimezone(settings().tz).date()))
+    except (SQLAlchemyError, MotcuaError):
+        return rules_from_files(settings().catalog_dir, code)
 
 
 @calendar.command("days")

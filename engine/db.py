@@ -28,8 +28,12 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             from pathlib import Path
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10})
+        # The driver's own transaction handling is switched off so that every transaction starts with
+        # BEGIN IMMEDIATE: SQLite has one writer, and a transaction that reads and then writes would
+        # otherwise fail with "database is locked" instead of waiting its turn.
+        engine = create_engine(url, connect_args={"timeout": 10, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     # No pre-ping: it costs a round trip per transaction; stale connections are recycled instead.
     return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)

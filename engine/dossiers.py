@@ -454,14 +454,16 @@ class _Run:
 
 
 def _workflow_error(exc: Exception) -> MotcuaError:
+    """SpiffWorkflow wraps what a gateway or script raised; name the element and keep the sandbox's
+    verdict (a 422: the diagram asks for something not allowed) apart from other failures (a 500)."""
     task = getattr(exc, "task", None)
     element = task.task_spec.bpmn_id if task is not None else "?"
-    cause = getattr(exc, "exception", None) or exc.__cause__ or exc
-    status_error = cause if isinstance(cause, MotcuaError) else None
-    message = f"Lỗi khi chạy phần tử {element} của quy trình: {cause}"
-    err = MotcuaError(message, code=status_error.code if status_error else "workflow_error",
-                      data={"element": element})
-    err.status = 422 if status_error else 500
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, MotcuaError):
+        cause = cause.__cause__ or cause.__context__
+    err = MotcuaError(f"Lỗi khi chạy phần tử {element} của quy trình: {cause or exc}",
+                      code=cause.code if cause else "workflow_error", data={"element": element})
+    err.status = 422 if cause else 500
     return err
 
 

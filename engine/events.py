@@ -60,7 +60,9 @@ def verify_chain(db: Session, dossier_code: str | None = None) -> Iterator[Chain
 
 def _verify_one(db: Session, dossier_id: int, code: str, last_seq: int, last_hash: str) -> ChainBreak | None:
     prev, expected_seq = "", 1
-    for ev in db.scalars(select(Event).where(Event.dossier_id == dossier_id).order_by(Event.seq)):
+    # Plain rows, not ORM objects: what is in the database now, never an identity-map copy.
+    events = Event.__table__
+    for ev in db.execute(select(events).where(events.c.dossier_id == dossier_id).order_by(events.c.seq)):
         if ev.seq != expected_seq:
             return ChainBreak(code, expected_seq, None, f"event #{expected_seq} is missing")
         if ev.prev_hash != prev:
