@@ -161,7 +161,7 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
         original_due_at=due, paused_at=None, supplement_count=0, extended_at=None, extension=None,
         finished_at=None, outcome=None, workflow_state="", last_event_seq=0, last_event_hash="", version=1,
         id=None), new=True)
-    run = _Run(db, dossier, [], wf, rules, now)
+    run = Command(db, dossier, [], wf, rules, now)
     intake = next((t for t in workflow.ready_user_tasks(wf) if t.task_spec.bpmn_id == "tiep_nhan"), None)
     if intake is None:
         raise MotcuaError(f"Quy trình {rules.code} không bắt đầu bằng bước tiếp nhận", code="bad_diagram")
@@ -230,9 +230,16 @@ def _check_version(dossier: Dossier, expected_version: int | None) -> None:
                        f"bạn đang xem {expected_version}); hãy tải lại", code="version_conflict")
 
 
-class _Run:
+class Command:
     """One command's work on one dossier: drive the workflow, bring the projection up to date, and
-    write it all in `save()`: the dossier's version-checked update first, then the rows it added."""
+    write it all in `save()`: the dossier's version-checked update first, then the rows it added.
+
+    Other engine modules that change a dossier use it the same way:
+        run = Command.load(db, code, now, expected_version)
+        ...                                   # change run.dossier (a Record), add rows to run.written
+        run.event("kind", actor, {...})
+        run.save()
+    """
 
     def __init__(self, db: Session, dossier: Record, open_steps: list[Record], wf, rules: ProcedureRules,
                  now: datetime):
@@ -246,7 +253,7 @@ class _Run:
         self._pending_missing: list[str] = []
 
     @classmethod
-    def load(cls, db: Session, code: str, now: datetime | None, expected_version: int | None) -> _Run:
+    def load(cls, db: Session, code: str, now: datetime | None, expected_version: int | None) -> Command:
         """The dossier and its open steps; the version's rules and spec come from the cache."""
         rows = db.connection().execute(DOSSIER_WITH_OPEN_STEPS, {"code": code}).all()
         if not rows:
@@ -471,7 +478,7 @@ def _workflow_error(exc: Exception) -> MotcuaError:
 
 def claim(db: Session, *, code: str, actor: User, step_id: int | None = None, now: datetime | None = None,
           expected_version: int | None = None) -> Record:
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     step = run.step(step_id, actor)
     run.check_actor(step, actor)
     step.assignee_id = actor.id
@@ -483,7 +490,7 @@ def claim(db: Session, *, code: str, actor: User, step_id: int | None = None, no
 def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int | None = None,
            now: datetime | None = None, expected_version: int | None = None) -> Record:
     """A leader (or the counter, for counter steps) of the step's unit gives it to one official."""
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     candidates = run.open_steps()
     step = next((s for s in candidates if s.id == step_id), None) if step_id is not None else \
         (candidates[0] if len(candidates) == 1 else None)
@@ -503,7 +510,7 @@ def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int 
 def complete_step(db: Session, *, code: str, actor: User, decision: str | None = None, note: str | None = None,
                   step_id: int | None = None, now: datetime | None = None,
                   expected_version: int | None = None) -> Record:
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     step = run.step(step_id, actor, kinds=(None,))
     run.check_actor(step, actor)
     if decision == "bo_sung":
@@ -522,7 +529,7 @@ def request_supplement(db: Session, *, code: str, actor: User, missing: list[str
                        step_id: int | None = None, now: datetime | None = None,
                        expected_version: int | None = None) -> dict[str, Any]:
     """The step holder asks the citizen for more papers: the clock pauses. Returns form 02 data."""
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     step = run.step(step_id, actor, kinds=(None,))
     run.check_actor(step, actor)
     if "bo_sung" not in (run.rules.step(step.bpmn_id).get("decisions") or {}):
@@ -544,7 +551,7 @@ def record_supplement(db: Session, *, code: str, actor: User, components: list[s
                       note: str | None = None, now: datetime | None = None,
                       expected_version: int | None = None) -> Record:
     """The citizen brought the papers: the counter records it and the clock resumes (continue or reset)."""
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     if run.dossier.status != "waiting_supplement":
         raise Conflict(f"Hồ sơ {code} không ở trạng thái chờ bổ sung", code="not_waiting_supplement")
     step = run.step(None, actor, kinds=("supplement",))
@@ -567,7 +574,7 @@ def refuse(db: Session, *, code: str, actor: User, reason: str, step_id: int | N
            now: datetime | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Propose refusal from a step that offers it; the leader approves and the counter returns the
     refusal notice (form 03). Returns form 03 data."""
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     step = run.step(step_id, actor, kinds=(None,))
     run.check_actor(step, actor)
     if "tu_choi" not in (run.rules.step(step.bpmn_id).get("decisions") or {}):
@@ -582,7 +589,7 @@ def refuse(db: Session, *, code: str, actor: User, reason: str, step_id: int | N
 
 def return_result(db: Session, *, code: str, actor: User, note: str | None = None, now: datetime | None = None,
                   expected_version: int | None = None) -> Record:
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     step = run.step(None, actor, kinds=("return", "return_refusal"))
     run.check_actor(step, actor)
     run.complete(run.task_of(step), actor, decision=None, note=note)
@@ -596,7 +603,7 @@ def extend(db: Session, *, code: str, actor: User, reason: str, new_due: datetim
            extra_working_days: int | None = None, now: datetime | None = None,
            expected_version: int | None = None) -> dict[str, Any]:
     """Once per dossier: the head of the handling unit apologises and sets a new appointment (form 04)."""
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     d = run.dossier
     if d.extended_at is not None:
         raise Conflict(f"Hồ sơ {code} đã được gia hạn một lần; không được gia hạn lần thứ hai",
@@ -633,7 +640,7 @@ def extend(db: Session, *, code: str, actor: User, reason: str, new_due: datetim
 def stop(db: Session, *, code: str, actor: User, reason: str, now: datetime | None = None,
          expected_version: int | None = None) -> dict[str, Any]:
     """At the citizen's request (Circular 03/2025 stop notice): the workflow is cancelled."""
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     if actor.role not in ("counter", "leader"):
         raise Forbidden("Chỉ cán bộ một cửa hoặc lãnh đạo được dừng xử lý hồ sơ", code="cannot_stop")
     if not (reason or "").strip():
@@ -659,7 +666,7 @@ def transfer(db: Session, *, code: str, actor: User, to_unit: str, note: str | N
              expected_version: int | None = None) -> Record:
     """Hand the current step to another department of the same agency (it becomes the handling unit)
     or, inter-agency (liên thông), to another agency for this step only."""
-    run = _Run.load(db, code, now, expected_version)
+    run = Command.load(db, code, now, expected_version)
     step = run.step(step_id, actor, kinds=(None,))
     run.check_actor(step, actor)
     target = org.unit_by_code(db, to_unit)

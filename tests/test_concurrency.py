@@ -27,12 +27,12 @@ def test_two_officials_complete_the_same_step_at_once(db, db_url, users, monkeyp
     people = _users(db_url)
     # Both commands have loaded the dossier and run the workflow before either writes.
     barrier = threading.Barrier(2, timeout=20)
-    original_save = cmd._Run.save
+    original_save = cmd.Command.save
 
     def save_together(self):
         barrier.wait()
         original_save(self)
-    monkeypatch.setattr(cmd._Run, "save", save_together)
+    monkeypatch.setattr(cmd.Command, "save", save_together)
 
     outcomes: list[str] = []
 
