@@ -2,6 +2,8 @@
 Routes hold no business rule; they call engine functions."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
@@ -10,7 +12,22 @@ from engine.db import get_engine, session_scope
 from engine.errors import MotcuaError
 from engine.models import ProcedureVersion
 
-app = FastAPI(title="motcua", description="Một cửa: hồ sơ thủ tục hành chính", version="0.1.0")
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    """Without a broker (the embedded default) the timers run on a thread of this process."""
+    from engine.config import settings
+    timers = None
+    if not settings().broker_url:
+        from engine.scheduler import InProcessTimers
+        timers = InProcessTimers()
+        timers.start()
+    yield
+    if timers:
+        timers.stop()
+
+
+app = FastAPI(title="motcua", description="Một cửa: hồ sơ thủ tục hành chính", version="0.1.0",
+              lifespan=lifespan)
 
 
 @app.exception_handler(MotcuaError)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from engine.config import settings
 from engine.errors import InvalidInput, MotcuaError
@@ -232,7 +233,51 @@ def dossier_show(code: str) -> None:
 
 @main.group()
 def audit() -> None:
-    """Audit: event chains."""
+    """Audit: the event chains, late dossiers, officials with late steps."""
+
+
+@audit.command("late")
+@click.option("--unit", "unit_code", required=True, help="unit code; its sub-units are included")
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@_handle_errors
+def audit_late(unit_code: str, start: datetime, end: datetime) -> None:
+    """Dossiers whose appointment fell in the period and that were returned late or are still open past it."""
+    from engine.accountability import late_dossiers
+    from engine.db import session_scope
+    from engine.dossiers import utcnow
+    with session_scope() as s:
+        rows = late_dossiers(s, unit_code=unit_code, start=start.date(), end=end.date(), now=utcnow())
+    table = Table(title=f"Hồ sơ trễ hạn — {unit_code}, {start:%d/%m/%Y}–{end:%d/%m/%Y}")
+    for col in ("Mã hồ sơ", "Thủ tục", "Đơn vị", "Hẹn trả", "Trả kết quả", "Giờ làm việc trễ", "Gia hạn"):
+        table.add_column(col)
+    tz = settings().tz
+    for r in rows:
+        table.add_row(r["code"], r["procedure"], r["unit_name"], f"{r['due_at'].astimezone(tz):%d/%m/%Y %H:%M}",
+                      f"{r['finished_at'].astimezone(tz):%d/%m/%Y %H:%M}" if r["finished_at"] else "(chưa trả)",
+                      f"{r['late_hours']:.2f}", "có" if r["extended"] else "")
+    out.print(table)
+    out.print(f"{len(rows)} hồ sơ trễ hạn")
+
+
+@audit.command("officials")
+@click.option("--year", required=True, type=click.IntRange(2000, 2100))
+@click.option("--unit", "unit_code", help="only officials of this unit and its sub-units")
+@_handle_errors
+def audit_officials(year: int, unit_code: str | None) -> None:
+    """Per official: late steps and reminders in the year; reminded last year and late again."""
+    from engine.accountability import officials_report
+    from engine.db import session_scope
+    with session_scope() as s:
+        rows = officials_report(s, year=year, unit_code=unit_code)
+    table = Table(title=f"Cán bộ có bước xử lý trễ hạn năm {year}")
+    for col in ("Tài khoản", "Họ tên", "Đơn vị", "Bước trễ", "Nhắc nhở", f"Đã nhắc năm {year - 1}",
+                "Không xếp loại tốt"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.username, r.full_name, r.unit, str(r.late_steps), str(r.reminders),
+                      "có" if r.reminded_previous_year else "", "có" if r.repeat_offender else "")
+    out.print(table)
 
 
 @audit.command("verify")
@@ -252,6 +297,79 @@ def audit_verify(code: str | None) -> None:
         out.print(f"BROKEN {brk}")
     out.print(f"{dossiers} dossiers, {events} events checked, {len(breaks)} broken chains")
     sys.exit(1 if breaks else 0)
+
+
+# --- timers, notifications --------------------------------------------------------------------------
+
+@main.command()
+@click.option("--concurrency", type=int, default=2, show_default=True)
+def worker(concurrency: int) -> None:
+    """Run a Celery worker (needs MOTCUA_BROKER_URL)."""
+    from engine.worker import app
+    _need_broker()
+    app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}"])
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat: the deadline scan and the outbox delivery every minute (needs MOTCUA_BROKER_URL)."""
+    from engine.worker import app
+    _need_broker()
+    app.start(["beat", "--loglevel=INFO"])
+
+
+def _need_broker() -> None:
+    if not settings().broker_url:
+        raise click.UsageError("MOTCUA_BROKER_URL is not set: without a broker, `motcua serve` runs the timers "
+                               "in-process (or use `motcua sla scan`)")
+
+
+@main.group()
+def sla() -> None:
+    """Deadlines: scan the timers, recompute after a calendar change."""
+
+
+@sla.command("scan")
+@click.option("--at", "at", help="the time to scan as of (ISO 8601 with offset); default now")
+@_handle_errors
+def sla_scan(at: str | None) -> None:
+    """Fire the warnings and overdue timers due now, once."""
+    from engine.dossiers import utcnow
+    from engine.timers import scan_all
+    result = scan_all(now=_parse_iso(at) if at else utcnow())
+    out.print(f"{result.dossiers} dossiers: {result.warnings} warnings, {result.overdue} overdue, "
+              f"{result.accountability} accountability records")
+
+
+@sla.command("recompute")
+@click.option("--reason", required=True, help="why: e.g. 'Nghỉ bù 2/1/2026 theo Thông báo …'")
+@_handle_errors
+def sla_recompute(reason: str) -> None:
+    """Recompute the deadlines of every open dossier on the current calendar and record why."""
+    from engine.calendar import invalidate_calendars
+    from engine.db import session_factory
+    from engine.dossiers import recompute_open, utcnow
+    invalidate_calendars()
+    changed = recompute_open(session_factory(), reason=reason, now=utcnow())
+    for c in changed:
+        out.print(f"{c['code']}: {c.get('appointment', {}).get('from', '')} → {c.get('appointment', {}).get('to', '')}"
+                  f"{'; ' + str(len(c['steps'])) + ' step deadlines' if c.get('steps') else ''}")
+    out.print(f"{len(changed)} dossiers changed")
+
+
+@main.group()
+def outbox() -> None:
+    """Notifications waiting to be delivered."""
+
+
+@outbox.command("deliver")
+@_handle_errors
+def outbox_deliver() -> None:
+    """Deliver the due notifications now."""
+    from engine.worker import deliver_outbox
+    result = deliver_outbox()
+    out.print(f"{result['delivered']} delivered, {result['retried']} to retry, {result['failed']} failed")
+    sys.exit(1 if result["retried"] or result["failed"] else 0)
 
 
 if __name__ == "__main__":

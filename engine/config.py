@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     # Bound on supplement loops per dossier (each loop grows the workflow instance).
     max_supplement_rounds: int = 10
 
+    # SLA timers and notifications (issue 3). Without a broker, timers and the outbox run in-process.
+    scan_interval_seconds: int = 60
+    scan_batch: int = 1000
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "motcua@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    # The SMS/Zalo channel (an HTTP gateway) is off unless switched on.
+    sms_enabled: bool = False
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from engine import catalog, org, sla, workflow
+from engine import accountability, catalog, notify, org, sla, workflow
 from engine.calendar import WorkingCalendar
 from engine.catalog import ProcedureRules
 from engine.config import settings
@@ -28,6 +28,8 @@ DOSSIER_WITH_OPEN_STEPS = (
     select(D, S).select_from(D.outerjoin(S, and_(S.c.dossier_id == D.c.id, S.c.state == "ready")))
     .where(D.c.code == bindparam("code")).order_by(S.c.id))
 STEP_BY_ID = select(S).where(S.c.id == bindparam("id"))
+DOSSIER_BY_ID = select(D).where(D.c.id == bindparam("id"))
+PAUSES_OF = select(P).where(P.c.dossier_id == bindparam("dossier_id")).order_by(P.c.id)
 OPEN_PAUSE = select(P).where(P.c.dossier_id == bindparam("dossier_id"), P.c.ended_at.is_(None))
 
 CITIZEN_ID = re.compile(r"^\d{12}$")
@@ -159,8 +161,8 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
         received_by_id=actor.id, status="processing", channel=channel, applicant=applicant,
         components=presented, received_at=now, due_at=due, warn_at=warn, budget_minutes=budget,
         original_due_at=due, paused_at=None, supplement_count=0, extended_at=None, extension=None,
-        finished_at=None, outcome=None, workflow_state="", last_event_seq=0, last_event_hash="", version=1,
-        id=None), new=True)
+        finished_at=None, outcome=None, next_fire_at=None, warned_at=None, overdue_at=None, workflow_state="",
+        last_event_seq=0, last_event_hash="", version=1, id=None), new=True)
     run = Command(db, dossier, [], wf, rules, now)
     intake = next((t for t in workflow.ready_user_tasks(wf) if t.task_spec.bpmn_id == "tiep_nhan"), None)
     if intake is None:
@@ -170,6 +172,7 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
     run.event("received", actor, {
         "procedure": rules.code, "procedure_version": version.version, "channel": channel,
         "components": presented, "appointment": due.isoformat(), "handling_unit": handling.code})
+    run.notify_citizen("received", received=now, appointment=due)
     run.save()
     return Received(dossier, _receipt(dossier, rules, receiving))
 
@@ -217,7 +220,9 @@ def _receipt(dossier: Dossier | Record, rules: ProcedureRules, receiving: org.Un
 
 def get_dossier(db: Session, code: str, *, expected_version: int | None = None) -> Dossier:
     """A dossier with all its steps, for reading."""
-    dossier = db.scalar(select(Dossier).where(Dossier.code == code).options(selectinload(Dossier.steps)))
+    # populate_existing: commands write with Core statements, so never trust an identity-map copy.
+    dossier = db.scalar(select(Dossier).where(Dossier.code == code).options(selectinload(Dossier.steps))
+                        .execution_options(populate_existing=True))
     if dossier is None:
         raise NotFound(f"Không tìm thấy hồ sơ {code}", code="dossier_not_found")
     _check_version(dossier, expected_version)
@@ -268,8 +273,18 @@ class Command:
         now = _aware(now or utcnow(), "Thời điểm")
         return cls(db, dossier, steps, workflow.restore(dossier.workflow_state), info.rules, now)
 
+    @classmethod
+    def load_record(cls, db: Session, dossier_id: int, now: datetime) -> Command:
+        """The dossier row alone, finished or not, to append audit events to its chain (no workflow)."""
+        found = load(db.connection(), D, DOSSIER_BY_ID, {"id": dossier_id})
+        if not found:
+            raise NotFound(f"Không tìm thấy hồ sơ {dossier_id}", code="dossier_not_found")
+        return cls(db, found[0], [], None, None, _aware(now, "Thời điểm"))
+
     def save(self) -> None:
         d = self.dossier
+        if self.wf is not None:
+            self._set_timers()
         if d.is_new:
             save(self.conn, d)
         elif not save_versioned(self.conn, d):     # someone else's command on this dossier committed first
@@ -279,6 +294,15 @@ class Command:
             if getattr(record, "dossier_id", None) is None:
                 record.dossier_id = d.id
             save(self.conn, record)
+
+    def _set_timers(self) -> None:
+        """Open deadlines fire their warning, then their overdue; paused, finished and closed ones don't."""
+        d = self.dossier
+        running = d.paused_at is None and d.finished_at is None
+        d.next_fire_at = sla.next_fire(d.warn_at, d.due_at, d.warned_at, d.overdue_at) if running else None
+        for step in self.open:
+            step.next_fire_at = sla.next_fire(step.warn_at, step.due_at, step.warned_at, step.overdue_at) \
+                if step.state == "ready" else None
 
     def unit(self, unit_id: int) -> org.UnitInfo:
         return org.unit(self.db, unit_id)
@@ -356,6 +380,10 @@ class Command:
         step.completed_by_id, step.assignee_id = actor.id, step.assignee_id or actor.id
         step.decision, step.note = decision, note
         step.timing = sla.timing(self.now, step.due_at, cal) if step.bpmn_id != "tiep_nhan" else "on_time"
+        if step.overdue_at is not None:      # it has an accountability record: say how late it finished
+            entry = accountability.finished_entry(self.conn, step, self.now, self.unit(step.unit_id))
+            if entry is not None:
+                self.written.append(entry)
         new = self.sync(actor, completed=step)
         self._handover(step, actor, new)
         return step
@@ -384,7 +412,8 @@ class Command:
             dossier_id=self.dossier.id, task_id=str(task.id), bpmn_id=spec.bpmn_id,
             name=spec.bpmn_name or spec.bpmn_id, role=workflow.LANE_ROLES.get(spec.lane, "specialist"),
             unit_id=unit.id, assignee_id=None, state="ready", started_at=self.now, due_at=due, warn_at=warn,
-            finished_at=None, completed_by_id=None, decision=None, note=None, timing=None), new=True)
+            finished_at=None, completed_by_id=None, decision=None, note=None, timing=None, next_fire_at=None,
+            warned_at=None, overdue_at=None), new=True)
         self.open.append(step)
         return step
 
@@ -409,7 +438,10 @@ class Command:
         else:
             if d.paused_at is not None:
                 self._resume()
-            d.status = "result_ready" if kinds & {"return", "return_refusal"} else "processing"
+            status = "result_ready" if kinds & {"return", "return_refusal"} else "processing"
+            if status == "result_ready" and d.status != "result_ready":
+                self.notify_citizen("result_ready")
+            d.status = status
 
     # the clock -----------------------------------------------------------------------------------------
     def _pause(self, actor: User | None) -> None:
@@ -459,6 +491,9 @@ class Command:
     def event(self, kind: str, actor: User, data: dict[str, Any]) -> None:
         self.written.append(new_event(self.dossier, kind, actor.id, self.now, data))
 
+    def notify_citizen(self, kind: str, **fields: Any) -> None:
+        self.written += notify.to_citizen(self.dossier, kind, now=self.now, procedure=self.rules.name, **fields)
+
 
 def _workflow_error(exc: Exception) -> MotcuaError:
     """SpiffWorkflow wraps what a gateway or script raised; name the element and keep the sandbox's
@@ -503,6 +538,9 @@ def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int 
                            "bước này", code="assignee_invalid")
     step.assignee_id = assignee.id
     run.event("step_assigned", actor, {"step": step.bpmn_id, "step_id": step.id, "assignee": assignee.username})
+    run.written += notify.to_official(assignee.email, "step_assigned", dossier_id=run.dossier.id, now=run.now,
+                                      key=f"{code}:assigned:{run.dossier.last_event_seq}", code=code,
+                                      step=step.name, due=step.due_at)
     run.save()
     return step
 
@@ -543,6 +581,7 @@ def request_supplement(db: Session, *, code: str, actor: User, missing: list[str
             "applicant": {"full_name": run.dossier.applicant["full_name"]}, "missing": list(missing),
             "reason": note, "requested_at": run.now.isoformat(), "unit": run.unit(run.dossier.handling_unit_id).name}
     run.event("supplement_requested", actor, {"step": step.bpmn_id, "missing": list(missing), "note": note})
+    run.notify_citizen("supplement_requested", missing="; ".join(missing), reason=note)
     run.save()
     return form
 
@@ -633,6 +672,7 @@ def extend(db: Session, *, code: str, actor: User, reason: str, new_due: datetim
     d.due_at = new_due
     d.warn_at = None
     run.event("extended", actor, letter)
+    run.notify_citizen("extended", reason=reason, appointment=new_due)
     run.save()
     return letter
 
@@ -715,3 +755,72 @@ def available_actions(dossier: Dossier, user: User) -> list[str]:
     return sorted(actions)
 
 
+
+
+# --- recomputing deadlines after a calendar change ---------------------------------------------------
+
+def recompute_deadlines(db: Session, *, code: str, reason: str, now: datetime) -> dict[str, Any] | None:
+    """Replay the dossier's clock log (receipt, pauses, extension) on today's calendar and, where the
+    appointment or an open step's deadline moved, write the new times and an event saying why.
+    Timers that already fired stay fired. Returns what changed, or None."""
+    run = Command.load(db, code, now, None)
+    d, rules = run.dossier, run.rules
+    cal = run.cal(run.unit(d.receiving_unit_id))
+    pauses = load(run.conn, P, PAUSES_OF, {"dossier_id": d.id})
+    due, budget, clock_start = _replayed_due(cal, rules, d, pauses)
+    changes: dict[str, Any] = {}
+    if due != d.due_at:
+        changes["appointment"] = {"from": _iso(d.due_at), "to": _iso(due)}
+        d.due_at, d.budget_minutes = due, budget
+        if d.extended_at is None:
+            d.warn_at = sla.warn_time(cal, clock_start, max(cal.working_minutes_between(clock_start, due), 0),
+                                      sla.warning_minutes(cal, rules))
+    for step in run.open_steps():
+        step_due, step_warn = sla.step_deadline(run.cal(run.unit(step.unit_id)), rules, step.bpmn_id,
+                                                step.started_at, d.budget_minutes, d.due_at)
+        if step_due != step.due_at:
+            changes.setdefault("steps", []).append({"step": step.bpmn_id, "from": _iso(step.due_at),
+                                                    "to": _iso(step_due)})
+            step.due_at, step.warn_at = step_due, step_warn
+    if not changes:
+        return None
+    if pauses and pauses[-1].ended_at is None:     # the open pause keeps the minutes left on the new clock
+        pauses[-1].remaining_minutes = sla.remaining_minutes(cal, pauses[-1].started_at, d.due_at)
+        run.written.append(pauses[-1])
+    run.written.append(new_event(d, "deadlines_recomputed", None, now, {"reason": reason, **changes}))
+    run.save()
+    return {"code": code, **changes}
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Times in events and forms: local time with its offset."""
+    return value.astimezone(settings().tz).isoformat() if value else None
+
+
+def _replayed_due(cal: WorkingCalendar, rules: ProcedureRules, d: Record, pauses: list[Record]
+                  ) -> tuple[datetime, int, datetime]:
+    """(appointment, working minutes granted, start of the running clock segment)."""
+    if d.extended_at is not None:          # a date the head of unit signed: not the calendar's to move
+        return d.due_at, d.budget_minutes, d.extended_at
+    due, budget = sla.appointment(cal, rules, d.received_at)
+    start = d.received_at
+    for pause in pauses:
+        if pause.ended_at is None:
+            break
+        left = sla.remaining_minutes(cal, pause.started_at, due)
+        new_due, new_budget = sla.resumed_due(cal, rules, pause.ended_at, left, due)
+        due, budget, start = new_due, new_budget if new_budget is not None else budget, pause.ended_at
+    return due, budget, start
+
+
+def recompute_open(db_factory, *, reason: str, now: datetime) -> list[dict[str, Any]]:
+    """Every open dossier, each in its own transaction (a conflict on one leaves the others done)."""
+    with db_factory() as db:
+        codes = list(db.scalars(select(D.c.code).where(D.c.finished_at.is_(None)).order_by(D.c.id)))
+    changed = []
+    for code in codes:
+        with db_factory() as db, db.begin():
+            result = recompute_deadlines(db, code=code, reason=reason, now=now)
+        if result:
+            changed.append(result)
+    return changed

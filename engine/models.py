@@ -104,6 +104,10 @@ CHANNELS = ("counter", "post", "online")
 
 class Dossier(Base):
     __tablename__ = "dossiers"
+    __table_args__ = (
+        Index("ix_dossiers_next_fire", "next_fire_at", postgresql_where=text("next_fire_at IS NOT NULL"),
+              sqlite_where=text("next_fire_at IS NOT NULL")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     procedure_version_id: Mapped[int] = mapped_column(ForeignKey("procedure_versions.id"))
@@ -127,6 +131,10 @@ class Dossier(Base):
     extension: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     finished_at: Mapped[datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # The appointment as a timer: when it next fires (warning, then overdue), and when each fired.
+    next_fire_at: Mapped[datetime | None] = mapped_column()
+    warned_at: Mapped[datetime | None] = mapped_column()
+    overdue_at: Mapped[datetime | None] = mapped_column()
     workflow_state: Mapped[str] = mapped_column(Text)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_event_hash: Mapped[str] = mapped_column(String(64), default="")
@@ -149,8 +157,9 @@ class Step(Base):
     (a control-sheet deadline) and how it ended."""
     __tablename__ = "steps"
     __table_args__ = (
-        Index("ix_steps_open_due", "due_at", postgresql_where=text("state = 'ready'"),
-              sqlite_where=text("state = 'ready'")),
+        # Open deadlines by the time they next fire: the timer scan reads only these.
+        Index("ix_steps_next_fire", "next_fire_at", postgresql_where=text("next_fire_at IS NOT NULL"),
+              sqlite_where=text("next_fire_at IS NOT NULL")),
         Index("ix_steps_inbox", "unit_id", "role", "state"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,6 +179,9 @@ class Step(Base):
     decision: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
     timing: Mapped[str | None] = mapped_column(String(8))
+    next_fire_at: Mapped[datetime | None] = mapped_column()
+    warned_at: Mapped[datetime | None] = mapped_column()
+    overdue_at: Mapped[datetime | None] = mapped_column()
 
     dossier: Mapped[Dossier] = relationship(back_populates="steps")
 
@@ -227,6 +239,72 @@ class Event(Base):
 
     dossier: Mapped[Dossier] = relationship()
 
+
+
+# --- SLA timers, accountability, notifications (issue 3) --------------------------------------------
+
+class TimerFiring(Base):
+    """A warning or overdue timer that fired. The unique key makes firing exactly-once: a second
+    attempt (another beat, a retried task) fails its transaction instead of writing twice."""
+    __tablename__ = "timer_firings"
+    __table_args__ = (UniqueConstraint("target", "target_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    target: Mapped[str] = mapped_column(String(8))     # dossier | step
+    target_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))       # warning | overdue
+    due_at: Mapped[datetime] = mapped_column()
+    fired_at: Mapped[datetime] = mapped_column()
+
+
+class AccountabilityRecord(Base):
+    """A step that went overdue, against the unit and the official who held it. Never edited: what
+    follows (finish, cause, review) is appended as entries, each also an event of the dossier's chain."""
+    __tablename__ = "accountability_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id"), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+ACCOUNTABILITY_ENTRIES = ("finished", "cause", "review")
+REVIEW_OUTCOMES = ("explained", "accepted", "reminded", "disciplinary_proposal")
+
+
+class AccountabilityEntry(Base):
+    __tablename__ = "accountability_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("accountability_records.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column()
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    data: Mapped[dict[str, Any]] = mapped_column()
+
+
+class OutboxMessage(Base):
+    """A notification written in the same transaction as the change it reports, delivered later by a
+    task; the dedupe key makes each one be written once."""
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "next_attempt_at", postgresql_where=text("delivered_at IS NULL AND failed = false"),
+              sqlite_where=text("delivered_at IS NULL AND failed = 0")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))       # email | sms
+    recipient: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class CodeCounter(Base):

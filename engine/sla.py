@@ -71,3 +71,13 @@ def resumed_due(cal: WorkingCalendar, rules: ProcedureRules, now: datetime, rema
     if remaining <= 0:
         return old_due, None        # it was already late when paused: pausing does not cure that
     return cal.add_working_minutes(now, remaining), None
+
+
+def next_fire(warn_at: datetime | None, due_at: datetime | None, warned_at: datetime | None,
+              overdue_at: datetime | None) -> datetime | None:
+    """When an open deadline's timer fires next: its warning, then its overdue, each once."""
+    if warn_at is not None and warned_at is None and overdue_at is None:
+        return warn_at
+    if due_at is not None and overdue_at is None:
+        return due_at
+    return None

@@ -16,7 +16,8 @@ from engine.db import dispose_engines, get_engine, session_factory
 TEST_DATABASE = os.environ.get("MOTCUA_TEST_DATABASE", "sqlite")
 IS_PG = TEST_DATABASE.startswith("postgresql")
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-DOSSIER_TABLES = ("events", "control_sheet", "pauses", "steps", "dossiers", "code_counters")
+# Loaded once per run; every other table is emptied after each test.
+KEPT_TABLES = {"units", "users", "procedure_versions"}
 
 postgres_only = pytest.mark.skipif(not IS_PG, reason="needs PostgreSQL (MOTCUA_TEST_DATABASE=postgresql+psycopg://…)")
 
@@ -76,9 +77,11 @@ def db(db_url):
     yield session
     session.rollback()
     session.close()
+    from engine.models import Base
     with get_engine(db_url).begin() as conn:
-        for table in DOSSIER_TABLES:
-            conn.execute(text(f"DELETE FROM {table}"))
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in KEPT_TABLES:
+                conn.execute(table.delete())
 
 
 @pytest.fixture

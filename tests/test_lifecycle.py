@@ -34,7 +34,9 @@ def receive(db, users, code="2.000815", officer="pp.motcua", at=None, **kw) -> D
                     **kw).dossier
     code_ = d.code
     fresh(db)
-    return cmd.get_dossier(db, code_)
+    d = cmd.get_dossier(db, code_)
+    db.commit()       # end the read: on SQLite an open transaction holds the write lock
+    return d
 
 
 def ready(db, code) -> list[str]:
