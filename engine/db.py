@@ -22,18 +22,24 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn) -> None:
+    immediate = conn.get_execution_options().get("sqlite_immediate", True)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN DEFERRED")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             from pathlib import Path
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # The driver's own transaction handling is switched off so that every transaction starts with
+        # The driver's own transaction handling is switched off so that transactions start with
         # BEGIN IMMEDIATE: SQLite has one writer, and a transaction that reads and then writes would
-        # otherwise fail with "database is locked" instead of waiting its turn.
+        # otherwise fail with "database is locked" instead of waiting its turn. Sessions that only
+        # read (or that are known to be alone, as in tests) can ask for a deferred BEGIN instead.
         engine = create_engine(url, connect_args={"timeout": 10, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     # No pre-ping: it costs a round trip per transaction; stale connections are recycled instead.
     return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
@@ -52,8 +58,13 @@ def dispose_engines() -> None:
     _engines.clear()
 
 
-def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+def session_factory(url: str | None = None, *, immediate: bool = True) -> sessionmaker[Session]:
+    """Sessions on the configured database. `immediate=False`: on SQLite, transactions take the write
+    lock only when they first write (for readers, which must then not hold a transaction open long)."""
+    bind = get_engine(url)
+    if not immediate:
+        bind = bind.execution_options(sqlite_immediate=False)
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager

@@ -73,7 +73,8 @@ def db_url(tmp_path_factory) -> str:
 
 @pytest.fixture
 def db(db_url):
-    session = session_factory(db_url)()
+    # Deferred transactions: a test's session often reads while another connection writes.
+    session = session_factory(db_url, immediate=False)()
     yield session
     session.rollback()
     session.close()
