@@ -315,7 +315,8 @@ def beat() -> None:
     """Run Celery beat: the deadline scan and the outbox delivery every minute (needs MOTCUA_BROKER_URL)."""
     from engine.worker import app
     _need_broker()
-    app.start(["beat", "--loglevel=INFO"])
+    schedule = settings().data_dir / "celerybeat-schedule"
+    app.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
 
 
 def _need_broker() -> None:
@@ -370,6 +371,10 @@ def outbox_deliver() -> None:
     result = deliver_outbox()
     out.print(f"{result['delivered']} delivered, {result['retried']} to retry, {result['failed']} failed")
     sys.exit(1 if result["retried"] or result["failed"] else 0)
+
+
+from engine.cli_docs import docs  # noqa: E402  (documents, issue 4)
+main.add_command(docs)
 
 
 if __name__ == "__main__":

@@ -249,7 +249,7 @@ class TimerFiring(Base):
     __tablename__ = "timer_firings"
     __table_args__ = (UniqueConstraint("target", "target_id", "kind"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"))   # no index: written in bulk, read by key
     target: Mapped[str] = mapped_column(String(8))     # dossier | step
     target_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(8))       # warning | overdue
@@ -313,3 +313,47 @@ class CodeCounter(Base):
     agency_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+# --- documents (issue 4) ---
+
+DOCUMENT_KINDS = ("component", "result")
+
+
+class Document(Base):
+    """A file in a citizen's data store (Decree 45/2020): a dossier component or an electronic result.
+    The bytes are an immutable object in the object store under their sha256, stored once however many
+    rows name them; the row says what they are, whose, from which dossier, and until when valid."""
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_owner", "owner_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))                   # component | result
+    component_code: Mapped[str | None] = mapped_column(String(32))  # the procedure's code of the component
+    name: Mapped[str] = mapped_column(String(255))                  # results: `<dossier code>-KQ<n>`
+    owner_id: Mapped[str] = mapped_column(String(32))               # citizen ID (số định danh)
+    source_dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    digitized: Mapped[bool] = mapped_column(Boolean)                # scanned at the counter, else born electronic
+    original_type: Mapped[str] = mapped_column(String(8))           # pdf | jpeg | png (images become PDF)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid_until: Mapped[date | None] = mapped_column(Date)          # None: no expiry
+    created_at: Mapped[datetime] = mapped_column()
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class DossierDocument(Base):
+    """A document filed as one component of a dossier: uploaded for it, or reused from the data store
+    (`reused`, which the reuse indicator counts)."""
+    __tablename__ = "dossier_documents"
+    __table_args__ = (UniqueConstraint("dossier_id", "document_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    component_code: Mapped[str] = mapped_column(String(32))
+    reused: Mapped[bool] = mapped_column(Boolean)
+    attached_at: Mapped[datetime] = mapped_column()
+    attached_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    document: Mapped[Document] = relationship(lazy="joined")

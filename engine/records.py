@@ -14,6 +14,11 @@ from functools import lru_cache
 from sqlalchemy import Connection, Table, bindparam, insert, update
 
 
+def _snapshot(values: Mapping[str, Any]) -> dict[str, Any]:
+    # JSON values (dicts, lists) are copied so that in-place edits show up as changes too.
+    return {k: copy.copy(v) if isinstance(v, (dict, list)) else v for k, v in values.items()}
+
+
 class Record:
     """One row's columns as attributes. `changes()` lists what a command changed since loading."""
 
@@ -21,8 +26,7 @@ class Record:
         self.__dict__.update(values)
         self.__dict__["_table"] = table
         self.__dict__["_new"] = new
-        # JSON values are copied so that in-place edits show up as changes too.
-        self.__dict__["_loaded"] = {} if new else {k: copy.copy(v) for k, v in values.items()}
+        self.__dict__["_loaded"] = {} if new else _snapshot(values)
 
     @property
     def is_new(self) -> bool:
@@ -34,7 +38,7 @@ class Record:
 
     def mark_saved(self) -> None:
         self.__dict__["_new"] = False
-        self.__dict__["_loaded"] = {k: copy.copy(v) for k, v in self.__dict__.items() if not k.startswith("_")}
+        self.__dict__["_loaded"] = _snapshot({k: v for k, v in self.__dict__.items() if not k.startswith("_")})
 
     def __repr__(self) -> str:
         return f"<{self._table.name} {getattr(self, 'id', None)}>"

@@ -14,7 +14,7 @@ A scan that dies half-way commits nothing; the next one fires the same timers.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, insert, select, union, update
 from sqlalchemy.orm import Session
@@ -41,11 +41,18 @@ class ScanResult:
                 "accountability": self.accountability}
 
 
+# What the scan needs of a dossier (not its workflow instance, the largest column).
+CLAIMED = [D.c.id, D.c.code, D.c.warn_at, D.c.due_at, D.c.warned_at, D.c.overdue_at, D.c.paused_at, D.c.finished_at,
+           D.c.next_fire_at, D.c.last_event_seq, D.c.last_event_hash, D.c.applicant]
+STEP_TIMER = [S.c.id, S.c.dossier_id, S.c.bpmn_id, S.c.name, S.c.unit_id, S.c.assignee_id, S.c.warn_at, S.c.due_at,
+              S.c.warned_at, S.c.overdue_at, S.c.next_fire_at]
+
+
 def _claim(db: Session, now: datetime, limit: int) -> list[Record]:
     due = union(select(D.c.id).where(D.c.next_fire_at <= now),
                 select(S.c.dossier_id).where(S.c.next_fire_at <= now)).subquery()
     ids = select(due.c[0]).limit(limit)
-    query = select(D).where(D.c.id.in_(ids)).order_by(D.c.id)
+    query = select(*CLAIMED).where(D.c.id.in_(ids)).order_by(D.c.id)
     if db.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return [Record(D, row._mapping) for row in db.connection().execute(query)]
@@ -60,7 +67,7 @@ def scan(db: Session, *, now: datetime, limit: int = 1000) -> ScanResult:
     conn = db.connection()
     by_id = {d.id: d for d in dossiers}
     steps = [Record(S, row._mapping) for row in conn.execute(
-        select(S).where(S.c.dossier_id.in_(list(by_id)), S.c.next_fire_at <= now).order_by(S.c.id))]
+        select(*STEP_TIMER).where(S.c.dossier_id.in_(list(by_id)), S.c.next_fire_at <= now).order_by(S.c.id))]
     holders = _emails(db, {s.assignee_id for s in steps if s.assignee_id})
     rows: dict[str, list[dict]] = {"firings": [], "events": [], "records": [], "outbox": []}
     for step in steps:
@@ -134,29 +141,56 @@ def _fire_dossier(d: Record, now: datetime, rows: dict, result: ScanResult) -> N
 def _write(db: Session, dossiers: list[Record], steps: list[Record], rows: dict) -> None:
     """Set-based writes: one statement per table whatever the number of timers."""
     conn = db.connection()
-    if rows["firings"]:
-        conn.execute(insert(F), rows["firings"])   # the unique key refuses a second firing
-    if rows["events"]:
-        conn.execute(insert(E), rows["events"])
-    if rows["records"]:
-        conn.execute(insert(A), rows["records"])
-    if rows["outbox"]:
-        conn.execute(insert(O), rows["outbox"])
-    if steps:
-        conn.execute(update(S).where(S.c.id == bindparam("_id")).values(
-            warned_at=bindparam("warned_at"), overdue_at=bindparam("overdue_at"),
-            next_fire_at=bindparam("next_fire_at")),
-            [{"_id": s.id, "warned_at": s.warned_at, "overdue_at": s.overdue_at, "next_fire_at": s.next_fire_at}
-             for s in steps])
-    if dossiers:
-        # The rows are locked (or the database is, on SQLite): the version check cannot fail here, but
-        # the bump tells a command that loaded the dossier before this scan that it changed.
-        conn.execute(update(D).where(D.c.id == bindparam("_id")).values(
-            warned_at=bindparam("warned_at"), overdue_at=bindparam("overdue_at"),
-            next_fire_at=bindparam("next_fire_at"), last_event_seq=bindparam("last_event_seq"),
-            last_event_hash=bindparam("last_event_hash"), version=D.c.version + 1),
-            [{"_id": d.id, "warned_at": d.warned_at, "overdue_at": d.overdue_at, "next_fire_at": d.next_fire_at,
-              "last_event_seq": d.last_event_seq, "last_event_hash": d.last_event_hash} for d in dossiers])
+    # executemany: psycopg pipelines the rows, one round trip per table rather than one per row.
+    for table, key in ((F, "firings"), (E, "events"), (A, "records"), (O, "outbox")):
+        if rows[key]:                         # timer_firings: its unique key refuses a second firing
+            conn.execute(insert(table), rows[key])
+    timer_columns = ("warned_at", "overdue_at", "next_fire_at")
+    _update_steps(conn, steps)
+    if not dossiers:
+        return
+    # The bump of the version tells a command that loaded the dossier before this scan that it changed
+    # (the rows are locked, or on SQLite the database is, so nothing else changed them meanwhile).
+    columns = (*timer_columns, "last_event_seq", "last_event_hash")
+    if conn.dialect.name == "postgresql":
+        _update_dossiers_pg(conn, dossiers)
+    else:
+        _update_from_values(conn, D, dossiers, columns, version=D.c.version + 1)
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value else None
+
+
+def _update_dossiers_pg(conn, dossiers: list[Record]) -> None:
+    """PostgreSQL: every dossier's new timer state and chain head in one statement, from arrays."""
+    conn.exec_driver_sql(
+        "UPDATE dossiers AS d SET warned_at = v.warned_at, overdue_at = v.overdue_at, next_fire_at = v.next_fire_at,"
+        " last_event_seq = v.seq, last_event_hash = v.hash, version = d.version + 1"
+        " FROM unnest(%(ids)s::int[], %(warned)s::timestamp[], %(overdue)s::timestamp[], %(next)s::timestamp[],"
+        " %(seqs)s::int[], %(hashes)s::text[]) AS v(id, warned_at, overdue_at, next_fire_at, seq, hash)"
+        " WHERE d.id = v.id",
+        {"ids": [d.id for d in dossiers], "warned": [_naive_utc(d.warned_at) for d in dossiers],
+         "overdue": [_naive_utc(d.overdue_at) for d in dossiers],
+         "next": [_naive_utc(d.next_fire_at) for d in dossiers],
+         "seqs": [d.last_event_seq for d in dossiers], "hashes": [d.last_event_hash for d in dossiers]})
+
+
+def _update_steps(conn, steps: list[Record]) -> None:
+    """Steps that fired the same timers this scan change the same way: one UPDATE … WHERE id IN per group."""
+    groups: dict[tuple, list[int]] = {}
+    for s in steps:
+        groups.setdefault((s.warned_at, s.overdue_at, s.next_fire_at is None), []).append(s.id)
+    for (warned_at, overdue_at, closed), ids in groups.items():
+        conn.execute(update(S).where(S.c.id.in_(ids)).values(
+            warned_at=warned_at, overdue_at=overdue_at, next_fire_at=None if closed else S.c.due_at))
+
+
+def _update_from_values(conn, table, records: list[Record], columns: tuple[str, ...], **extra) -> None:
+    """One executemany for all the records (psycopg pipelines it: one round trip, not one per row)."""
+    stmt = update(table).where(table.c.id == bindparam("_id")).values(
+        **{name: bindparam(name) for name in columns}, **extra)
+    conn.execute(stmt, [{"_id": r.id, **{name: getattr(r, name) for name in columns}} for r in records])
 
 
 def naive_scan_count(db: Session, *, now: datetime) -> int:

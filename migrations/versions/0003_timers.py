@@ -1,4 +1,4 @@
-"""timers accountability outbox
+"""SLA timers: timer columns on dossiers and steps, timer firings, accountability, outbox
 
 Revision ID: 0003
 Revises: 0001
@@ -51,8 +51,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('target', 'target_id', 'kind')
     )
-    with op.batch_alter_table('timer_firings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_timer_firings_dossier_id'), ['dossier_id'], unique=False)
 
     op.create_table('accountability_records',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -131,8 +129,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_accountability_records_dossier_id'))
 
     op.drop_table('accountability_records')
-    with op.batch_alter_table('timer_firings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_timer_firings_dossier_id'))
 
     op.drop_table('timer_firings')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
