@@ -25,7 +25,8 @@ def event_hash(prev_hash: str, dossier_code: str, seq: int, at: datetime, kind: 
 
 def new_event(dossier: Record, kind: str, actor_id: int | None, at: datetime, data: dict[str, Any]) -> Record:
     """The next event of the dossier's chain (to be inserted with the dossier's update)."""
-    data = json.loads(json.dumps(data, default=str))    # exactly what the database will give back
+    if not all(isinstance(v, (str, int, bool, type(None))) for v in data.values()):
+        data = json.loads(json.dumps(data, default=str))    # exactly what the database will give back
     seq = dossier.last_event_seq + 1
     digest = event_hash(dossier.last_event_hash, dossier.code, seq, at, kind, actor_id, data)
     event = Record(Event.__table__, {"dossier_id": dossier.id, "seq": seq, "at": at, "kind": kind,

@@ -14,6 +14,7 @@ A scan that dies half-way commits nothing; the next one fires the same timers.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, insert, select, union, update
@@ -22,8 +23,8 @@ from sqlalchemy.orm import Session
 from engine import notify, sla
 from engine.events import new_event
 from engine.models import (AccountabilityRecord, Dossier, Event, OutboxMessage, Step, TimerFiring, User)
-from engine.records import Record
 
+Row = SimpleNamespace    # a claimed row: plain attributes, no change tracking (the scan writes in bulk)
 D, S, F, A, E, O, U = (Dossier.__table__, Step.__table__, TimerFiring.__table__, AccountabilityRecord.__table__,
                        Event.__table__, OutboxMessage.__table__, User.__table__)
 
@@ -48,14 +49,14 @@ STEP_TIMER = [S.c.id, S.c.dossier_id, S.c.bpmn_id, S.c.name, S.c.unit_id, S.c.as
               S.c.warned_at, S.c.overdue_at, S.c.next_fire_at]
 
 
-def _claim(db: Session, now: datetime, limit: int) -> list[Record]:
+def _claim(db: Session, now: datetime, limit: int) -> list[Row]:
     due = union(select(D.c.id).where(D.c.next_fire_at <= now),
                 select(S.c.dossier_id).where(S.c.next_fire_at <= now)).subquery()
     ids = select(due.c[0]).limit(limit)
     query = select(*CLAIMED).where(D.c.id.in_(ids)).order_by(D.c.id)
     if db.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return [Record(D, row._mapping) for row in db.connection().execute(query)]
+    return [SimpleNamespace(**row._mapping) for row in db.connection().execute(query)]
 
 
 def scan(db: Session, *, now: datetime, limit: int = 1000) -> ScanResult:
@@ -66,7 +67,7 @@ def scan(db: Session, *, now: datetime, limit: int = 1000) -> ScanResult:
         return result
     conn = db.connection()
     by_id = {d.id: d for d in dossiers}
-    steps = [Record(S, row._mapping) for row in conn.execute(
+    steps = [SimpleNamespace(**row._mapping) for row in conn.execute(
         select(*STEP_TIMER).where(S.c.dossier_id.in_(list(by_id)), S.c.next_fire_at <= now).order_by(S.c.id))]
     holders = _emails(db, {s.assignee_id for s in steps if s.assignee_id})
     rows: dict[str, list[dict]] = {"firings": [], "events": [], "records": [], "outbox": []}
@@ -95,7 +96,7 @@ def _due_kinds(warn_at, due_at, warned_at, overdue_at, now) -> list[str]:
     return kinds
 
 
-def _fire_step(d: Record, step: Record, now: datetime, rows: dict, result: ScanResult,
+def _fire_step(d: Row, step: Row, now: datetime, rows: dict, result: ScanResult,
                holders: dict[int, str | None]) -> None:
     for kind in _due_kinds(step.warn_at, step.due_at, step.warned_at, step.overdue_at, now):
         rows["firings"].append(dict(dossier_id=d.id, target="step", target_id=step.id, kind=kind,
@@ -119,7 +120,7 @@ def _fire_step(d: Record, step: Record, now: datetime, rows: dict, result: ScanR
     step.next_fire_at = sla.next_fire(step.warn_at, step.due_at, step.warned_at, step.overdue_at)
 
 
-def _fire_dossier(d: Record, now: datetime, rows: dict, result: ScanResult) -> None:
+def _fire_dossier(d: Row, now: datetime, rows: dict, result: ScanResult) -> None:
     if d.paused_at is not None or d.finished_at is not None:
         d.next_fire_at = None
         return
@@ -138,7 +139,7 @@ def _fire_dossier(d: Record, now: datetime, rows: dict, result: ScanResult) -> N
     d.next_fire_at = sla.next_fire(d.warn_at, d.due_at, d.warned_at, d.overdue_at)
 
 
-def _write(db: Session, dossiers: list[Record], steps: list[Record], rows: dict) -> None:
+def _write(db: Session, dossiers: list[Row], steps: list[Row], rows: dict) -> None:
     """Set-based writes: one statement per table whatever the number of timers."""
     conn = db.connection()
     # executemany: psycopg pipelines the rows, one round trip per table rather than one per row.
@@ -162,7 +163,7 @@ def _naive_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value else None
 
 
-def _update_dossiers_pg(conn, dossiers: list[Record]) -> None:
+def _update_dossiers_pg(conn, dossiers: list[Row]) -> None:
     """PostgreSQL: every dossier's new timer state and chain head in one statement, from arrays."""
     conn.exec_driver_sql(
         "UPDATE dossiers AS d SET warned_at = v.warned_at, overdue_at = v.overdue_at, next_fire_at = v.next_fire_at,"
@@ -176,7 +177,7 @@ def _update_dossiers_pg(conn, dossiers: list[Record]) -> None:
          "seqs": [d.last_event_seq for d in dossiers], "hashes": [d.last_event_hash for d in dossiers]})
 
 
-def _update_steps(conn, steps: list[Record]) -> None:
+def _update_steps(conn, steps: list[Row]) -> None:
     """Steps that fired the same timers this scan change the same way: one UPDATE … WHERE id IN per group."""
     groups: dict[tuple, list[int]] = {}
     for s in steps:
@@ -186,7 +187,7 @@ def _update_steps(conn, steps: list[Record]) -> None:
             warned_at=warned_at, overdue_at=overdue_at, next_fire_at=None if closed else S.c.due_at))
 
 
-def _update_from_values(conn, table, records: list[Record], columns: tuple[str, ...], **extra) -> None:
+def _update_from_values(conn, table, records: list[Row], columns: tuple[str, ...], **extra) -> None:
     """One executemany for all the records (psycopg pipelines it: one round trip, not one per row)."""
     stmt = update(table).where(table.c.id == bindparam("_id")).values(
         **{name: bindparam(name) for name in columns}, **extra)
