@@ -28,6 +28,8 @@ validate: install
 bench: install
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.calendar_ops
+	$(BIN)/python -m bench.timers
+	$(BIN)/python -m bench.documents
 
 clean:
 	rm -rf var .pytest_cache

@@ -56,6 +56,23 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_gateway_token: str | None = None
 
+    # Documents (issue 4). Uploads: size and page limits. Object store: S3 region (so presigning needs no
+    # round trip), bounded timeout and retries, lifetime of download links; orphans older than the grace
+    # period are collected. Signing: production PEM key, certificate, chain (os.pathsep-separated) and
+    # trust roots; unset, the development key and CA under data_dir/keys (`motcua docs keys`).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pdf_pages: int = 500
+    s3_region: str = "us-east-1"
+    s3_timeout_seconds: float = 10.0
+    s3_retries: int = 2
+    presign_seconds: int = 300
+    orphan_grace_hours: float = 24.0
+    signing_key: Path | None = None
+    signing_cert: Path | None = None
+    signing_chain: str = ""
+    signing_key_passphrase: str | None = None
+    signing_trust_roots: str = ""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

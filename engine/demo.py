@@ -14,6 +14,7 @@ from engine import dossiers as cmd
 from engine.catalog import load_catalog
 from engine.config import settings
 from engine.db import session_scope
+from engine.documents import ensure_dev_keys
 from engine.dossiers import rules_of
 from engine.migrate import upgrade
 from engine.models import Dossier, User
@@ -32,6 +33,7 @@ def run_demo(out: Console) -> None:
     s = settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade()
+    ensure_dev_keys()           # the development key that signs electronic results (issue 4)
     with session_scope() as db:
         for name, units, users in load_org_dir(db, s.org_dir):
             out.print(f"organisation {name}: {units} units, {users} users")

@@ -15,7 +15,7 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "heads") -> None:
+def upgrade(url: str | None = None, revision: str = "head") -> None:
     url = url or settings().resolved_database_url()
     cfg = alembic_config(url)
     with get_engine(url).begin() as conn:

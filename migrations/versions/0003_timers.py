@@ -1,7 +1,7 @@
 """SLA timers: timer columns on dossiers and steps, timer firings, accountability, outbox
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-27 17:31:12.392335
 """
 from alembic import op
@@ -10,7 +10,7 @@ import engine.models
 
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
