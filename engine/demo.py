@@ -14,11 +14,12 @@ from engine import dossiers as cmd
 from engine.catalog import load_catalog
 from engine.config import settings
 from engine.db import session_scope
-from engine.documents import ensure_dev_keys
+from engine.documents import ensure_dev_keys, issue_result
 from engine.dossiers import rules_of
 from engine.migrate import upgrade
 from engine.models import Dossier, User
 from engine.org import load_org_dir
+from engine.timers import scan_all
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 # The sample applicants' IDs mark the sample dossiers, so a second run adds none.
@@ -49,6 +50,10 @@ def run_demo(out: Console) -> None:
             with session_scope() as db:
                 code = scenario(db)
             out.print(f"sample dossier {code}")
+    # The timers, as the in-process scheduler would run them now: the dossier left open is long overdue.
+    fired = scan_all(now=cmd.utcnow())
+    out.print(f"deadline scan: {fired.warnings} warnings, {fired.overdue} overdue, "
+              f"{fired.accountability} accountability records")
     _summary(out)
 
 
@@ -74,6 +79,8 @@ def certified_copy_same_day(db) -> str:
                     components=_components(db, "2.000815", t)).dossier
     cmd.complete_step(db, code=d.code, actor=u["pp.cv"], decision="dat", note="Bản chính hợp lệ", now=at(2025, 4, 24, 9, 40))
     cmd.complete_step(db, code=d.code, actor=u["pp.ld"], decision="dong_y", now=at(2025, 4, 24, 10, 15))
+    # The electronic result: rendered, signed with the unit's (development) key, filed to the citizen's store.
+    issue_result(db, code=d.code, actor=u["pp.motcua"], now=at(2025, 4, 24, 10, 20))
     cmd.return_result(db, code=d.code, actor=u["pp.motcua"], now=at(2025, 4, 24, 10, 30))
     return d.code
 
@@ -119,11 +126,13 @@ def birth_registration_refused(db) -> str:
 
 
 def commune_in_progress(db) -> str:
-    """Xã Tây Sơn (post-2025 commune centre): a birth registration waiting at the specialist."""
+    """Xã Tây Sơn (post-2025 commune centre): a birth registration claimed by the specialist and left
+    waiting: long overdue by now, so the deadline scan gives it an accountability record."""
     u, t = _users(db), at(2025, 10, 14, 8, 15)
     d = cmd.receive(db, actor=u["xts.motcua"], procedure_code="1.001193", channel="online", now=t,
                     applicant=_applicant("Lê Thị Duyên", "064199002468"),
                     components=_components(db, "1.001193", t)).dossier
+    cmd.claim(db, code=d.code, actor=u["xts.cv"], now=at(2025, 10, 14, 8, 30))
     return d.code
 
 
