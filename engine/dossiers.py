@@ -4,6 +4,7 @@ steps, deadlines), append hash-chained events and control-sheet rows. Nothing he
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -103,6 +104,13 @@ def _aware(value: datetime, what: str) -> datetime:
 
 # --- dossier codes ----------------------------------------------------------------------------------
 
+LOOKUP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud and typed from paper
+
+
+def new_lookup_code() -> str:
+    return "".join(secrets.choice(LOOKUP_ALPHABET) for _ in range(8))
+
+
 def next_code(db: Session, agency: str, received: datetime) -> str:
     """`<agency code>-YYMMDD-NNNN`, serial per agency per local day. The upsert takes the counter's row
     lock until commit, so concurrent intakes at one agency get distinct serials."""
@@ -162,7 +170,7 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
         components=presented, received_at=now, due_at=due, warn_at=warn, budget_minutes=budget,
         original_due_at=due, paused_at=None, supplement_count=0, extended_at=None, extension=None,
         finished_at=None, outcome=None, next_fire_at=None, warned_at=None, overdue_at=None, workflow_state="",
-        last_event_seq=0, last_event_hash="", version=1, id=None), new=True)
+        last_event_seq=0, last_event_hash="", lookup_code=new_lookup_code(), version=1, id=None), new=True)
     run = Command(db, dossier, [], wf, rules, now)
     intake = next((t for t in workflow.ready_user_tasks(wf) if t.task_spec.bpmn_id == "tiep_nhan"), None)
     if intake is None:
@@ -208,7 +216,8 @@ def receipt_data(db: Session, dossier: Dossier) -> dict[str, Any]:
 def _receipt(dossier: Dossier | Record, rules: ProcedureRules, receiving: org.UnitInfo) -> dict[str, Any]:
     tz = settings().tz
     names = {c["code"]: c["name"] for c in rules.components}
-    return {"form": "01", "code": dossier.code, "procedure": {"code": rules.code, "name": rules.name},
+    return {"form": "01", "code": dossier.code, "lookup_code": dossier.lookup_code,
+            "procedure": {"code": rules.code, "name": rules.name},
             "applicant": {k: dossier.applicant.get(k) for k in ("full_name", "citizen_id", "address", "phone")},
             "components": [{"code": c, "name": names.get(c, c)} for c in dossier.components],
             "received_at": dossier.received_at.astimezone(tz).isoformat(),

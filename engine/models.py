@@ -68,6 +68,7 @@ class User(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     email: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))    # argon2; none: cannot log in
 
     unit: Mapped[Unit] = relationship(lazy="joined")
 
@@ -138,6 +139,8 @@ class Dossier(Base):
     workflow_state: Mapped[str] = mapped_column(Text)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_event_hash: Mapped[str] = mapped_column(String(64), default="")
+    # Printed on the receipt: with the dossier code it lets the citizen look the dossier up.
+    lookup_code: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}
@@ -305,6 +308,28 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
     failed: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- authentication (issue 5) ------------------------------------------------------------------------
+
+class RefreshToken(Base):
+    """A refresh token, stored as its hash; rotated on use (the old one is revoked)."""
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Throttle(Base):
+    """Failures (logins) or requests (citizen lookups) per key in a time window, shared by all processes."""
+    __tablename__ = "throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column()
+    blocked_until: Mapped[datetime | None] = mapped_column()
 
 
 class CodeCounter(Base):
