@@ -1,21 +1,33 @@
-"""The HTTP application. Small for now: health, readiness and the procedure catalog (read-only).
+"""The HTTP application: routers, errors as application/problem+json, health, metrics, request logs.
 Routes hold no business rule; they call engine functions."""
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import select, text
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.db import get_engine, session_scope
+from api.routers import auth, dossiers, inbox, lookup, procedures
+from engine.config import settings
+from engine.db import get_engine
 from engine.errors import MotcuaError
-from engine.models import ProcedureVersion
+
+log = logging.getLogger("motcua.api")
+REQUESTS = Counter("motcua_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("motcua_http_request_seconds", "HTTP request latency", ["method", "route"])
+PROBLEM = "application/problem+json"
+
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     """Without a broker (the embedded default) the timers run on a thread of this process."""
-    from engine.config import settings
     timers = None
     if not settings().broker_url:
         from engine.scheduler import InProcessTimers
@@ -26,34 +38,112 @@ async def lifespan(_app: FastAPI):
         timers.stop()
 
 
-app = FastAPI(title="motcua", description="Một cửa: hồ sơ thủ tục hành chính", version="0.1.0",
-              lifespan=lifespan)
+def create_app(*, timers: bool = True) -> FastAPI:
+    app = FastAPI(title="motcua", version="0.1.0", lifespan=lifespan if timers else None,
+                  description="Một cửa: tiếp nhận và giải quyết hồ sơ thủ tục hành chính")
+    for router in (auth.router, procedures.router, dossiers.router, inbox.router, lookup.router):
+        app.include_router(router)
+    _errors(app)
+    _observability(app)
+    return app
 
 
-@app.exception_handler(MotcuaError)
-async def motcua_error(_request: Request, exc: MotcuaError) -> JSONResponse:
-    return JSONResponse(exc.problem(), status_code=exc.status, media_type="application/problem+json")
+def problem(status: int, title: str, code: str, **extra) -> JSONResponse:
+    body = {"type": f"urn:motcua:error:{code}", "title": title, "status": status, "detail": code, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-@app.get("/healthz")
-def healthz() -> dict:
-    return {"status": "ok"}
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(MotcuaError)
+    async def motcua_error(_request: Request, exc: MotcuaError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        response = JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM, headers=headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError):
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg")}
+                  for e in exc.errors()]
+        return problem(422, "Dữ liệu gửi lên không hợp lệ: " + "; ".join(f"{e['field']}: {e['message']}"
+                                                                          for e in errors)[:500],
+                       "validation_failed", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        titles = {404: "Không có địa chỉ này", 405: "Phương thức không được hỗ trợ ở địa chỉ này"}
+        return problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)), f"http_{exc.status_code}")
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_request: Request, exc: IntegrityError):
+        # Two requests raced on a unique key: the loser is told to reload, like any version conflict.
+        log.info("integrity conflict: %s", exc.orig)
+        return problem(409, "Dữ liệu vừa được người khác cập nhật; hãy tải lại và thử lại", "conflict")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception):
+        log.exception("unexpected error")
+        return problem(500, "Lỗi hệ thống; đã ghi nhận để khắc phục", "internal_error")
 
 
-@app.get("/readyz")
-def readyz() -> JSONResponse:
+def _observability(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - start
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(request.method, route, response.status_code).inc()
+        LATENCY.labels(request.method, route).observe(elapsed)
+        log.info("request", extra={"method": request.method, "path": request.url.path, "status": response.status_code,
+                                   "duration_ms": round(elapsed * 1000, 1),
+                                   "user_id": getattr(request.state, "user_id", None),
+                                   "client": request.client.host if request.client else None})
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        checks = {"database": _check_database(), "object_store": _check_store(), "broker": _check_broker()}
+        ok = all(v in ("ok", "not configured") for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _check_database() -> str:
     try:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:   # report, don't crash: this is what a load balancer polls
-        return JSONResponse({"status": "unavailable", "database": str(exc.__class__.__name__)}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        return "ok"
+    except Exception as exc:    # reported, not raised: this is what a load balancer polls
+        return f"error: {exc.__class__.__name__}"
 
 
-@app.get("/api/procedures")
-def procedures() -> list[dict]:
-    with session_scope() as db:
-        rows = db.scalars(select(ProcedureVersion).order_by(ProcedureVersion.code, ProcedureVersion.version))
-        return [{"code": r.code, "version": r.version, "name": r.name, "field": r.field,
-                 "effective_from": r.effective_from, "effective_to": r.effective_to,
-                 "time_limit": r.definition.get("time_limit"), "sha256": r.sha256} for r in rows]
+def _check_store() -> str:
+    try:
+        from engine.documents import object_store
+        object_store().stat("0" * 64)      # answers None for a missing key, raises when unreachable
+        return "ok"
+    except Exception as exc:
+        return f"error: {exc.__class__.__name__}"
+
+
+def _check_broker() -> str:
+    url = settings().broker_url
+    if not url:
+        return "not configured"
+    try:
+        from kombu import Connection
+        with Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return "ok"
+    except Exception as exc:
+        return f"error: {exc.__class__.__name__}"
+
+
+app = create_app()

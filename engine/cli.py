@@ -62,9 +62,11 @@ def _safe_url() -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
-    """Start the HTTP API (uvicorn)."""
+    """Start the HTTP API (uvicorn), with JSON logs (citizen IDs and phone numbers masked)."""
     import uvicorn
-    uvicorn.run("api.app:app", host=host, port=port)
+    from api.logs import configure
+    configure()
+    uvicorn.run("api.app:app", host=host, port=port, log_config=None)
 
 
 @main.group("org")
