@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routers import auth, dossiers, inbox, lookup, procedures
+from api.routers import accountability, admin, auth, documents, dossiers, inbox, lookup, procedures
 from engine.config import settings
 from engine.db import get_engine
 from engine.errors import MotcuaError
@@ -41,7 +41,8 @@ async def lifespan(_app: FastAPI):
 def create_app(*, timers: bool = True) -> FastAPI:
     app = FastAPI(title="motcua", version="0.1.0", lifespan=lifespan if timers else None,
                   description="Một cửa: tiếp nhận và giải quyết hồ sơ thủ tục hành chính")
-    for router in (auth.router, procedures.router, dossiers.router, inbox.router, lookup.router):
+    for router in (auth.router, procedures.router, dossiers.router, inbox.router, lookup.router, documents.router,
+                   accountability.router, admin.router):
         app.include_router(router)
     _errors(app)
     _observability(app)
@@ -85,20 +86,37 @@ def _errors(app: FastAPI) -> None:
         return problem(500, "Lỗi hệ thống; đã ghi nhận để khắc phục", "internal_error")
 
 
+class Observe:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): a metric and a log line per request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, status[0]).inc()
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                state = scope.get("state", {})
+                log.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status[0],
+                                           "duration_ms": round(elapsed * 1000, 1), "user_id": state.get("user_id"),
+                                           "client": (scope.get("client") or ("",))[0]})
+
+
 def _observability(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - start
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(request.method, route, response.status_code).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
-        log.info("request", extra={"method": request.method, "path": request.url.path, "status": response.status_code,
-                                   "duration_ms": round(elapsed * 1000, 1),
-                                   "user_id": getattr(request.state, "user_id", None),
-                                   "client": request.client.host if request.client else None})
-        return response
+    app.add_middleware(Observe)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

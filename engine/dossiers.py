@@ -299,6 +299,9 @@ class Command:
         elif not save_versioned(self.conn, d):     # someone else's command on this dossier committed first
             raise Conflict(f"Hồ sơ {d.code} vừa được người khác cập nhật; hãy tải lại và thử lại",
                            code="version_conflict")
+        # What the caller may answer with (the new version for the client's next expected_version)
+        # without reading the row again: the dossiers saved in this session.
+        self.db.info.setdefault("saved_dossiers", {})[d.code] = d
         for record in [*self.open, *self.written]:
             if getattr(record, "dossier_id", None) is None:
                 record.dossier_id = d.id
@@ -484,6 +487,9 @@ class Command:
         d.warn_at = sla.warn_time(cal, self.now, max(cal.working_minutes_between(self.now, due), 0),
                                   sla.warning_minutes(cal, self.rules))
         d.paused_at = None
+        if d.unextended_due_at is not None:    # the appointment without the extension moves too (indicators)
+            left = sla.remaining_minutes(cal, pause.started_at, d.unextended_due_at)
+            d.unextended_due_at = sla.resumed_due(cal, self.rules, self.now, left, d.unextended_due_at)[0]
 
     def _handover(self, step: Record, actor: User, new: list[Record]) -> None:
         receiver = new[0] if new else None
@@ -678,6 +684,7 @@ def extend(db: Session, *, code: str, actor: User, reason: str, new_due: datetim
               "unit": run.unit(actor.unit_id).name, "issued_at": run.now.isoformat()}
     d.extension = letter
     d.extended_at = run.now
+    d.unextended_due_at = d.due_at      # the on-time indicator keeps comparing with this one
     d.due_at = new_due
     d.warn_at = None
     run.event("extended", actor, letter)

@@ -54,6 +54,9 @@ def find_dossier(db: Session, user: User, code: str) -> Dossier:
 
 def dossier_state(db: Session, code: str) -> dict[str, Any]:
     """What a client needs after an action: the new version (for its next expected_version) and status."""
+    saved = db.info.get("saved_dossiers", {}).get(code)
+    if saved is not None:
+        return {"code": saved.code, "version": saved.version, "status": saved.status, "due_at": saved.due_at}
     row = db.execute(select(D.c.code, D.c.version, D.c.status, D.c.due_at).where(D.c.code == code)).one()
     return dict(row._mapping)
 
