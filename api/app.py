@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routers import accountability, admin, auth, documents, dossiers, inbox, lookup, procedures
@@ -73,6 +73,12 @@ def _errors(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException):
         titles = {404: "Không có địa chỉ này", 405: "Phương thức không được hỗ trợ ở địa chỉ này"}
         return problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)), f"http_{exc.status_code}")
+
+    @app.exception_handler(DataError)
+    async def bad_data(_request: Request, exc: DataError):
+        # The database refused a value the checks let through (a NUL character, a number out of range).
+        log.info("data error: %s", exc.orig)
+        return problem(422, "Dữ liệu gửi lên có ký tự hoặc giá trị không hợp lệ", "invalid_value")
 
     @app.exception_handler(IntegrityError)
     async def integrity(_request: Request, exc: IntegrityError):

@@ -377,6 +377,10 @@ def outbox_deliver() -> None:
 
 from engine.cli_docs import docs  # noqa: E402  (documents, issue 4)
 main.add_command(docs)
+from engine.cli_users import users as users_group  # noqa: E402  (accounts, issue 5)
+main.add_command(users_group)
+from engine.cli_report import report  # noqa: E402  (indicators, issue 6)
+main.add_command(report)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     signing_key_passphrase: str | None = None
     signing_trust_roots: str = ""
 
+    # Indicators (issue 6): the reform plan's targets per year (data, not code), and the working days a
+    # unit has to answer feedback (phản ánh, kiến nghị).
+    kpi_targets: Path = REPO_ROOT / "data" / "kpi-targets.yaml"
+    feedback_deadline_working_days: int = 15
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -80,7 +85,9 @@ class Settings(BaseSettings):
 
     def calendar_files(self) -> list[Path]:
         extra = [Path(p) for p in self.calendar_extra.split(":") if p.strip()]
-        return [self.calendar_overrides, *extra]
+        # Days an admin added through the API (engine.admin), last so that they win; only once written.
+        operator = self.data_dir / "calendar-overrides.yaml"
+        return [self.calendar_overrides, *extra, *([operator] if operator.is_file() else [])]
 
     @property
     def tz(self) -> ZoneInfo:

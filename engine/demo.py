@@ -4,6 +4,8 @@ paths on a scripted clock (normal, supplement, inter-agency consultation, extens
 left in progress). Safe to run twice: organisation and catalog are upserted, the samples made once."""
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,6 +13,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from engine import dossiers as cmd
+from engine.auth import hash_password
 from engine.catalog import load_catalog
 from engine.config import settings
 from engine.db import session_scope
@@ -55,6 +58,8 @@ def run_demo(out: Console) -> None:
     out.print(f"deadline scan: {fired.warnings} warnings, {fired.overdue} overdue, "
               f"{fired.accountability} accountability records")
     _summary(out)
+    demo_passwords(out)
+    indicator_samples(out)
 
 
 def _users(db) -> dict[str, User]:
@@ -146,6 +151,26 @@ def commune_stopped(db) -> str:
     return d.code
 
 
+def demo_passwords(out: Console) -> None:
+    """Every user without a password gets the demo's password: random, generated on the first run into
+    <data_dir>/demo-password.txt (readable by its owner only). Later runs reuse it and leave passwords
+    already set alone (one an admin changed stays changed)."""
+    path = settings().data_dir / "demo-password.txt"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)    # 0600 from the start
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(12) + "\n")
+    with session_scope() as db:
+        waiting = list(db.scalars(select(User).where(User.password_hash.is_(None))))
+        if waiting:
+            # One hash for all: they share the password anyway, and argon2 is slow on purpose.
+            digest = hash_password(path.read_text().strip())
+            for u in waiting:
+                u.password_hash = digest
+    out.print(f"đăng nhập bằng ts.admin, ts.motcua, pp.motcua, pp.cv, ts.nv.gs… (danh sách: motcua users list) "
+              f"/ mật khẩu trong {path}")
+
+
 SCENARIOS = [certified_copy_same_day, construction_permit, birth_registration_refused, commune_in_progress,
              commune_stopped]
 
@@ -163,3 +188,44 @@ def _summary(out: Console) -> None:
                           f(d.due_at), f(d.finished_at))
     out.print(table)
     out.print(f"database: {settings().resolved_database_url()}  —  try: motcua dossier show <code>")
+
+
+def indicator_samples(out: Console) -> None:
+    """Records the indicators count (issue 6), on the sample dossiers: fees paid, satisfaction ratings,
+    feedback, internal work files; then the district's indicators for the second quarter of 2025.
+    Made once: skipped when the sample ratings are there."""
+    from engine import feedback, payments, workfiles
+    from engine.kpi import indicators, period_bounds
+    from engine.models import Rating
+    with session_scope() as db:
+        u = _users(db)
+        code = {cid: c for cid, c in db.execute(select(Dossier.applicant["citizen_id"].as_string(), Dossier.code)
+                                                 .where(Dossier.applicant["citizen_id"].as_string().in_(DEMO_IDS)))}
+        copy, permit = code.get("052190001234"), code.get("052088004321")
+        if copy and permit and not db.scalar(select(func.count(Rating.id))):
+            payments.record_payment(db, code=copy, actor=u["pp.motcua"], amount=2000, online=False,
+                                    paid_at=at(2025, 4, 24, 9, 5), reference="BL-0001", now=at(2025, 4, 24, 9, 5))
+            payments.record_payment(db, code=permit, actor=u["ts.motcua"], amount=75000, online=True,
+                                    paid_at=at(2025, 4, 24, 9, 40), reference="VNPAY-250424-01",
+                                    now=at(2025, 4, 24, 9, 45))
+            feedback.rate(db, code=copy, rating="satisfied", via="counter", actor=u["pp.motcua"],
+                          now=at(2025, 4, 24, 10, 35))
+            feedback.rate(db, code=permit, rating="normal", comment="Phải bổ sung bản vẽ, chờ lâu",
+                          now=at(2025, 5, 23, 9, 0))
+            fb = feedback.file_feedback(db, dossier_code=permit, content="Hồ sơ bị hẹn lại ngày trả kết quả",
+                                        sender_name="Nguyễn Văn An", sender_contact="0905123456",
+                                        now=at(2025, 5, 26, 8, 0))
+            feedback.answer_feedback(db, feedback_id=fb.id, actor=u["ts.ktht.ld"], now=at(2025, 6, 3, 9, 0),
+                                     answer="Đơn vị đã xin lỗi và rút kinh nghiệm việc lấy ý kiến liên thông")
+            feedback.file_feedback(db, unit_code="TS-TV", content="Đề nghị niêm yết thủ tục chứng thực rõ hơn",
+                                   sender_name="Lê Thị Hoa (mẫu)", now=at(2025, 6, 2, 9, 0))
+            for i, (unit, user, electronic) in enumerate([("TS-PP", "pp.ld", True), ("TS-PP", "pp.ld", True),
+                                                          ("TS-PP", "pp.ld", False), ("TS-NV", "ts.nv.gs", True),
+                                                          ("TS-NV", "ts.nv.gs", True)]):
+                workfiles.record_work_file(db, unit_code=unit, electronic=electronic, title=f"Hồ sơ công việc mẫu {i + 1}",
+                                           created_at=at(2025, 5, 5 + i, 8, 0), actor=u[user], now=at(2025, 5, 5 + i, 8, 0))
+            out.print("indicator samples: 2 payments, 2 ratings, 2 feedback, 5 work files")
+        start, end = period_bounds("2025-Q2")
+        whole = indicators(db, unit_code="TS", start=start, end=end, group_by=None)[0]
+    shown = ", ".join(f"{v.key} {v.numerator}/{v.denominator}" for v in whole.values.values() if v.denominator)
+    out.print(f"indicators of TS, 2025-Q2: {shown}  —  try: motcua report kpi --unit TS --period 2025-Q2 --format xlsx")

@@ -154,8 +154,7 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
             code="outside_competence", data=_form03(rules, applicant, agency,
                                                     f"Thủ tục không thuộc thẩm quyền của {agency.name}"))
     presented = _check_components(rules, components, applicant)
-    handling = org.unit_by_code(db, handling_unit) if handling_unit else \
-        org.handling_unit_for(db, receiving, version.field)
+    handling = _handling_unit(db, receiving, handling_unit, version.field)
 
     cal = sla.calendar_of(receiving)
     due, budget = sla.appointment(cal, rules, now)
@@ -183,6 +182,17 @@ def receive(db: Session, *, actor: User, procedure_code: str, applicant: dict[st
     run.notify_citizen("received", received=now, appointment=due)
     run.save()
     return Received(dossier, _receipt(dossier, rules, receiving))
+
+
+def _handling_unit(db: Session, receiving: org.UnitInfo, code: str | None, field: str) -> org.UnitInfo:
+    """The competent department, or the one the counter names — which must belong to the same agency."""
+    if not code:
+        return org.handling_unit_for(db, receiving, field)
+    chosen = org.unit_by_code(db, code)
+    if org.agency_of(db, chosen).id != org.agency_of(db, receiving).id:
+        raise InvalidInput(f"Đơn vị {code} không thuộc cơ quan tiếp nhận; hồ sơ liên thông được chuyển sau khi "
+                           "tiếp nhận", code="handling_unit_foreign")
+    return chosen
 
 
 def _check_components(rules: ProcedureRules, given: list[str], applicant: dict) -> list[str]:
@@ -546,7 +556,8 @@ def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int 
         (candidates[0] if len(candidates) == 1 else None)
     if step is None:
         raise InvalidInput("Hãy chỉ rõ bước đang chờ cần phân công (step_id)", code="step_ambiguous")
-    if actor.unit_id != step.unit_id or actor.role not in ("leader", step.role):
+    may_assign = actor.role == "leader" or (actor.role == "counter" and step.role == "counter")
+    if actor.unit_id != step.unit_id or not may_assign:
         raise Forbidden("Chỉ lãnh đạo đơn vị xử lý bước này được phân công", code="cannot_assign")
     if assignee.unit_id != step.unit_id or assignee.role != step.role or not assignee.active:
         raise InvalidInput(f"{assignee.full_name} không phải {ROLE_NAMES.get(step.role)} của đơn vị xử lý "
@@ -697,14 +708,18 @@ def stop(db: Session, *, code: str, actor: User, reason: str, now: datetime | No
          expected_version: int | None = None) -> dict[str, Any]:
     """At the citizen's request (Circular 03/2025 stop notice): the workflow is cancelled."""
     run = Command.load(db, code, now, expected_version)
-    if actor.role not in ("counter", "leader"):
-        raise Forbidden("Chỉ cán bộ một cửa hoặc lãnh đạo được dừng xử lý hồ sơ", code="cannot_stop")
+    d = run.dossier
+    # The counter where it was received, or a leader of the unit handling it (or of its agency).
+    leaders_units = {d.handling_unit_id, org.agency_of(db, run.unit(d.handling_unit_id)).id}
+    if not ((actor.role == "counter" and actor.unit_id == d.receiving_unit_id) or
+            (actor.role == "leader" and actor.unit_id in leaders_units)):
+        raise Forbidden("Chỉ cán bộ một cửa nơi tiếp nhận hoặc lãnh đạo đơn vị giải quyết được dừng xử lý hồ sơ",
+                        code="cannot_stop")
     if not (reason or "").strip():
         raise InvalidInput("Phải ghi rõ lý do dừng theo đề nghị của công dân", code="stop_reason_missing")
     run.wf.cancel()
     for step in run.open_steps():
         step.state, step.finished_at = "cancelled", run.now
-    d = run.dossier
     if d.paused_at is not None:
         run.open_pause().ended_at = run.now
         d.paused_at = None

@@ -382,3 +382,85 @@ class DossierDocument(Base):
     attached_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
     document: Mapped[Document] = relationship(lazy="joined")
+
+
+# --- indicators (issue 6) ---
+
+# The appointment as moved by supplement pauses only, never by the extension: Decision 766 counts a
+# dossier late when it misses its appointment unless the delay is the citizen's (the supplement pause),
+# and an extension is the unit's delay. NULL while the dossier has no extension (it equals due_at then);
+# kept by engine.dossiers (`extend`, `_resume`). Assigned here, not in the class, so that this issue's
+# schema stays in one block.
+Dossier.unextended_due_at = mapped_column(UTCDateTime(), nullable=True)
+# The on-time and electronic-result indicators select dossiers finished in a period; the indicators read
+# the components filed, the results and the online payments of dossiers in id order, from these indexes
+# alone (index-only scans, merge-joined to the dossiers).
+Index("ix_dossiers_finished_at", Dossier.finished_at)
+Index("ix_dossier_documents_kpi", DossierDocument.dossier_id, DossierDocument.component_code, DossierDocument.reused)
+Index("ix_documents_kpi", Document.source_dossier_id, Document.kind)
+
+RATINGS = ("satisfied", "normal", "not_satisfied")
+RATING_CHANNELS = ("lookup", "counter")
+FEEDBACK_STATES = ("received", "handling", "answered", "rejected")
+
+
+class Payment(Base):
+    """A fee (phí, lệ phí) paid for a dossier: how much, when, and whether online. Only the record: a
+    payment gateway's confirmation would be recorded through the same function."""
+    __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_kpi", "dossier_id", "online", "amount"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"))
+    amount: Mapped[int] = mapped_column(Integer)                    # đồng
+    online: Mapped[bool] = mapped_column(Boolean)
+    paid_at: Mapped[datetime] = mapped_column()
+    reference: Mapped[str | None] = mapped_column(String(128))      # receipt or transaction number
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column()
+
+
+class Rating(Base):
+    """The citizen's satisfaction with a returned dossier, once per dossier: through the lookup page or
+    at the counter."""
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), unique=True)
+    rating: Mapped[str] = mapped_column(String(16))                 # satisfied | normal | not_satisfied
+    comment: Mapped[str | None] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(String(8))                     # lookup | counter
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))   # the counter officer, if any
+    rated_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Feedback(Base):
+    """Phản ánh, kiến nghị about a dossier or a unit, with its working-time deadline and a time per state:
+    received → handling → answered | rejected."""
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_unit_due", "unit_id", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    content: Mapped[str] = mapped_column(Text)
+    sender_name: Mapped[str] = mapped_column(String(255))
+    sender_contact: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(12))
+    received_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    handling_at: Mapped[datetime | None] = mapped_column()
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column()            # answered or rejected
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    answer: Mapped[str | None] = mapped_column(Text)                # the answer, or the reason for rejecting
+
+
+class WorkFile(Base):
+    """An internal work file (hồ sơ công việc) of a unit, created electronically or on paper."""
+    __tablename__ = "work_files"
+    __table_args__ = (Index("ix_work_files_unit_created", "unit_id", "created_at", "electronic"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    title: Mapped[str] = mapped_column(String(500))
+    electronic: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column()
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column()

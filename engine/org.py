@@ -73,7 +73,8 @@ def _upsert_user(db, spec) -> None:
     user.role = spec["role"]
     user.unit_id = unit.id
     user.email = spec.get("email")
-    user.active = spec.get("active", True)
+    if "active" in spec or user.id is None:     # don't re-enable someone an admin disabled
+        user.active = spec.get("active", True)
     db.add(user)
 
 

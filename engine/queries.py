@@ -100,6 +100,8 @@ def list_dossiers(db: Session, user: User, *, now: datetime, unit: str | None = 
     if status:
         query = query.where(D.c.status == status)
     if due_before:
+        if due_before.tzinfo is None:
+            raise InvalidInput("due_before cần có múi giờ, ví dụ 2025-05-19T17:00:00+07:00", code="naive_datetime")
         query = query.where(D.c.due_at < due_before)
     if late is not None:
         is_late = or_(D.c.finished_at > D.c.due_at,

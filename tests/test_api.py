@@ -128,3 +128,32 @@ def test_citizen_lookup_discloses_only_status(client):
     assert wrong.status_code == 404
     codes = [anonymous.get("/api/lookup", params={"code": "X", "id_last4": "0000"}).status_code for _ in range(30)]
     assert codes[-1] == 429
+
+
+def test_bad_values_answer_4xx_never_500(client):
+    counter = client("pp.motcua")
+    assert counter.get("/api/dossiers/%00").status_code in (404, 422)
+    nul = counter.post("/api/dossiers", json={"procedure_code": "2.000815\x00", "applicant": APPLICANT,
+                                              "components": ["TP1", "TP2"]})
+    assert nul.status_code in (404, 422) and nul.headers["content-type"].startswith("application/problem+json")
+    assert counter.get("/api/dossiers", params={"due_before": "2025-05-01T00:00:00"}).json()["detail"] == \
+        "naive_datetime"
+    assert counter.get("/api/dossiers", params={"received_from": "0001-01-01"}).status_code == 422
+    assert counter.post("/api/dossiers/X/steps/9223372036854775807/complete", json={}).status_code == 422
+
+
+def test_intake_cannot_hand_a_dossier_to_another_agency(client):
+    r = client("pp.motcua").post("/api/dossiers", json={"procedure_code": "2.000815", "applicant": APPLICANT,
+                                                        "components": ["TP1", "TP2"], "handling_unit": "XTS-VHXH"})
+    assert r.status_code == 422 and r.json()["detail"] == "handling_unit_foreign"
+
+
+def test_only_the_receiving_counter_or_a_handling_leader_stops(client):
+    code = client("ts.motcua").post("/api/dossiers", json={"procedure_code": "XD.GPXD.01", "applicant": APPLICANT,
+                                                           "components": ["TP1", "TP2", "TP3"]}).json()["code"]
+    cv = client("ts.ktht.cv")
+    act(cv, code, f"steps/{step_id(cv, code, 'tham_dinh')}/complete", {"decision": "lay_y_kien"})
+    act(cv, code, f"steps/{step_id(cv, code, 'lay_y_kien_lien_thong')}/transfer", {"to_unit": "BD-SXD"})
+    # A leader of another department does not even see it; the handling department's leader stops it.
+    assert client("ts.tp.ld").post(f"/api/dossiers/{code}/stop", json={"reason": "x"}).status_code == 404
+    assert act(client("ts.ktht.ld"), code, "stop", {"reason": "Công dân rút hồ sơ"})["status"] == "stopped"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from api.deps import CurrentUser, Now, Session, commit, require
@@ -19,6 +19,7 @@ from engine.queries import check_visible, dossier_detail, dossier_state, list_do
 
 router = APIRouter(prefix="/api/dossiers", tags=["dossiers"])
 Counter = Annotated[User, Depends(require("counter"))]
+StepId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _act(db, user: User, code: str, command: Callable[..., Any], **kwargs) -> dict[str, Any]:
@@ -47,7 +48,8 @@ def dossiers(user: CurrentUser, db: Session, now: Now,
              unit: str | None = Query(None, max_length=64), procedure: str | None = Query(None, max_length=32),
              status: str | None = Query(None, pattern="^(" + "|".join(DOSSIER_STATUSES) + ")$"),
              due_before: datetime | None = None, late: bool | None = None,
-             received_from: date | None = None, received_to: date | None = None,
+             received_from: date | None = Query(None, ge=date(2000, 1, 1), le=date(2100, 12, 31)),
+             received_to: date | None = Query(None, ge=date(2000, 1, 1), le=date(2100, 12, 31)),
              cursor: str | None = Query(None, max_length=200), limit: int = Query(50, ge=1, le=200)) -> dict:
     page = list_dossiers(db, user, now=now, unit=unit, procedure=procedure, status=status, due_before=due_before,
                          late=late, received_from=received_from, received_to=received_to, cursor=cursor, limit=limit)
@@ -72,38 +74,39 @@ def form(code: str, form: str, user: CurrentUser, db: Session, now: Now) -> Resp
 
 
 @router.post("/{code}/steps/{step_id}/claim")
-def claim(code: str, step_id: int, body: NoteIn, user: CurrentUser, db: Session, now: Now) -> dict:
+def claim(code: str, step_id: StepId, body: NoteIn, user: CurrentUser, db: Session, now: Now) -> dict:
     return _act(db, user, code, cmd.claim, step_id=step_id, now=now, expected_version=body.expected_version)
 
 
 @router.post("/{code}/steps/{step_id}/assign")
-def assign(code: str, step_id: int, body: AssignIn, user: CurrentUser, db: Session, now: Now) -> dict:
+def assign(code: str, step_id: StepId, body: AssignIn, user: CurrentUser, db: Session, now: Now) -> dict:
+    check_visible(db, user, code)         # before the username: a foreign dossier reveals nothing
     assignee = user_by_username(db, body.username)
     return _act(db, user, code, cmd.assign, assignee=assignee, step_id=step_id, now=now,
                 expected_version=body.expected_version)
 
 
 @router.post("/{code}/steps/{step_id}/complete")
-def complete(code: str, step_id: int, body: CompleteIn, user: CurrentUser, db: Session, now: Now) -> dict:
+def complete(code: str, step_id: StepId, body: CompleteIn, user: CurrentUser, db: Session, now: Now) -> dict:
     return _act(db, user, code, cmd.complete_step, decision=body.decision, note=body.note, step_id=step_id,
                 now=now, expected_version=body.expected_version)
 
 
 @router.post("/{code}/steps/{step_id}/request-supplement")
-def request_supplement(code: str, step_id: int, body: SupplementRequestIn, user: CurrentUser, db: Session,
+def request_supplement(code: str, step_id: StepId, body: SupplementRequestIn, user: CurrentUser, db: Session,
                        now: Now) -> dict:
     return _act(db, user, code, cmd.request_supplement, missing=body.missing, note=body.note, step_id=step_id,
                 now=now, expected_version=body.expected_version)
 
 
 @router.post("/{code}/steps/{step_id}/refuse")
-def refuse(code: str, step_id: int, body: ReasonIn, user: CurrentUser, db: Session, now: Now) -> dict:
+def refuse(code: str, step_id: StepId, body: ReasonIn, user: CurrentUser, db: Session, now: Now) -> dict:
     return _act(db, user, code, cmd.refuse, reason=body.reason, step_id=step_id, now=now,
                 expected_version=body.expected_version)
 
 
 @router.post("/{code}/steps/{step_id}/transfer")
-def transfer(code: str, step_id: int, body: TransferIn, user: CurrentUser, db: Session, now: Now) -> dict:
+def transfer(code: str, step_id: StepId, body: TransferIn, user: CurrentUser, db: Session, now: Now) -> dict:
     return _act(db, user, code, cmd.transfer, to_unit=body.to_unit, note=body.note, step_id=step_id, now=now,
                 expected_version=body.expected_version)
 

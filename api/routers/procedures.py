@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import yaml
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Path
 from sqlalchemy import select
 
 from api.deps import CurrentUser, Now, Session, commit, require
@@ -42,7 +42,7 @@ def versions(code: str, user: CurrentUser, db: Session) -> dict:
 
 
 @router.get("/{code}/versions/{number}")
-def version(code: str, number: int, user: CurrentUser, db: Session) -> dict:
+def version(code: str, number: Annotated[int, Path(ge=1, le=2**31 - 1)], user: CurrentUser, db: Session) -> dict:
     v = db.scalar(select(ProcedureVersion).where(ProcedureVersion.code == code, ProcedureVersion.version == number))
     if v is None:
         raise NotFound(f"Không có phiên bản {number} của thủ tục {code}", code="unknown_version")
