@@ -44,7 +44,7 @@ class ScanResult:
 
 # What the scan needs of a dossier (not its workflow instance, the largest column).
 CLAIMED = [D.c.id, D.c.code, D.c.warn_at, D.c.due_at, D.c.warned_at, D.c.overdue_at, D.c.paused_at, D.c.finished_at,
-           D.c.next_fire_at, D.c.last_event_seq, D.c.last_event_hash, D.c.applicant]
+           D.c.next_fire_at, D.c.last_event_seq, D.c.last_event_hash]
 STEP_TIMER = [S.c.id, S.c.dossier_id, S.c.bpmn_id, S.c.name, S.c.unit_id, S.c.assignee_id, S.c.warn_at, S.c.due_at,
               S.c.warned_at, S.c.overdue_at, S.c.next_fire_at]
 
