@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python -m bench.calendar_ops
 	$(BIN)/python -m bench.timers
 	$(BIN)/python -m bench.documents
+	$(BIN)/python -m bench.kpi
 
 clean:
 	rm -rf var .pytest_cache
