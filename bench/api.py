@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 from sqlalchemy import select, update
 
-from bench.engine import ensure_pg_database, prepare
+from bench.engine import BENCH_PG_URL, ensure_pg_database, prepare
 
 PASSWORD = "bench-password"
 APPLICANT = {"full_name": "Nguyễn Văn An", "citizen_id": "052088004321"}
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--completions", type=int, default=600)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--pg-url", default=os.environ.get(
-        "MOTCUA_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench"))
+    ap.add_argument("--pg-url", default=BENCH_PG_URL)
     args = ap.parse_args(argv)
     ensure_pg_database(args.pg_url)
     prepare(args.pg_url)

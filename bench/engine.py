@@ -28,6 +28,8 @@ from SpiffWorkflow.util.task import TaskState
 REPO = Path(__file__).resolve().parent.parent
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 PROCEDURE = "XD.GPXD.01"
+# The benchmarks' database (created if missing, rebuilt by each benchmark: run them one at a time).
+BENCH_PG_URL = os.environ.get("MOTCUA_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench")
 # (step, actor, decision) after intake: the normal path of the permit.
 PATH = [("tham_dinh", "ts.ktht.cv", "dat"), ("kiem_tra_hien_truong", "ts.ktht.cv", None),
         ("truong_phong_duyet", "ts.ktht.ld", "dong_y"), ("ky_giay_phep", "ts.ubnd.ld", "dong_y")]
@@ -160,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dossiers", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clients", type=int, default=2, help="processes for the concurrent figures (0: skip)")
-    ap.add_argument("--pg-url", default=os.environ.get(
-        "MOTCUA_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench"))
+    ap.add_argument("--pg-url", default=BENCH_PG_URL)
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:

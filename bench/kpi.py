@@ -8,7 +8,6 @@ the rows into Python; checks that both give the same numbers; prints both times 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -17,7 +16,7 @@ from datetime import date
 
 from sqlalchemy import and_, or_, select, text
 
-from bench.engine import ensure_pg_database, prepare
+from bench.engine import BENCH_PG_URL, ensure_pg_database, prepare
 
 ROOT = "BENCH"
 START, END = date(2025, 1, 1), date(2026, 1, 1)
@@ -220,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dossiers", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--pg-url", default=os.environ.get(
-        "MOTCUA_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench"))
+    ap.add_argument("--pg-url", default=BENCH_PG_URL)
     args = ap.parse_args(argv)
     ensure_pg_database(args.pg_url)
     prepare(args.pg_url)

@@ -8,7 +8,6 @@ to show it does not grow with the number of open deadlines.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -16,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 
-from bench.engine import ensure_pg_database, prepare
+from bench.engine import BENCH_PG_URL, ensure_pg_database, prepare
 
 NOW = datetime(2025, 6, 2, 3, 0, tzinfo=timezone.utc)      # 10:00 in Hà Nội
 
@@ -86,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--open", type=int, default=1_000_000, dest="n_open")
     ap.add_argument("--due", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--pg-url", default=os.environ.get(
-        "MOTCUA_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench"))
+    ap.add_argument("--pg-url", default=BENCH_PG_URL)
     args = ap.parse_args(argv)
     ensure_pg_database(args.pg_url)
     prepare(args.pg_url)
