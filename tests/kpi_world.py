@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 
 from engine import documents, feedback, payments, workfiles
@@ -206,3 +207,21 @@ def clear(url: str) -> None:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name not in KEPT_TABLES:
                 conn.execute(table.delete())
+
+
+# --- fixtures (loaded with pytest_plugins = ["tests.kpi_world"]) -------------------------------------
+
+@pytest.fixture(scope="module")
+def world(db_url, tmp_path_factory):
+    """The quarter, built once per test module and removed after it."""
+    clear(db_url)
+    built = build(db_url, tmp_path_factory.mktemp("kpi-objects"))
+    yield built
+    clear(db_url)
+
+
+@pytest.fixture(scope="module")
+def s(world, db_url):
+    session = session_factory(db_url, immediate=False)()
+    yield session
+    session.close()

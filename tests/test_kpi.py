@@ -29,9 +29,10 @@ import pytest
 from sqlalchemy import event, select
 
 from engine import kpi
-from engine.db import get_engine, session_factory
+from engine.db import get_engine
 from engine.errors import InvalidInput, MotcuaError
-from tests.kpi_world import build, clear
+
+pytest_plugins = ["tests.kpi_world"]     # the world and s fixtures
 
 Q2 = (date(2025, 4, 1), date(2025, 7, 1))
 KEYS = ("on_time", "online", "digitized", "electronic_result", "reuse", "online_payment", "feedback_on_time",
@@ -51,19 +52,6 @@ BY_HAND = {
 }
 
 
-@pytest.fixture(scope="module")
-def world(db_url, tmp_path_factory):
-    clear(db_url)
-    built = build(db_url, tmp_path_factory.mktemp("kpi-objects"))
-    yield built
-    clear(db_url)
-
-
-@pytest.fixture(scope="module")
-def s(world, db_url):
-    session = session_factory(db_url, immediate=False)()
-    yield session
-    session.close()
 
 
 def figures(row: kpi.IndicatorRow) -> dict[str, tuple[int, int]]:

@@ -17,26 +17,13 @@ from pypdf import PdfReader
 
 from engine import documents, reports
 from engine.cli import main
-from engine.db import session_factory
 from tests.conftest import vn
-from tests.kpi_world import build, clear
+
+pytest_plugins = ["tests.kpi_world"]     # the world and s fixtures
 
 NOW = vn(2025, 7, 2, 8, 0)
 
 
-@pytest.fixture(scope="module")
-def world(db_url, tmp_path_factory):
-    clear(db_url)
-    built = build(db_url, tmp_path_factory.mktemp("report-objects"))
-    yield built
-    clear(db_url)
-
-
-@pytest.fixture(scope="module")
-def s(world, db_url):
-    session = session_factory(db_url, immediate=False)()
-    yield session
-    session.close()
 
 
 @pytest.fixture(scope="module")
