@@ -13,7 +13,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+# The console's front-end packages (htmx, bpmn-js) from npm, pinned by the lock file.
+api/web/node_modules/.package-lock.json: api/web/package-lock.json
+	cd api/web && npm ci --no-audit --no-fund --loglevel=error
+
+install: $(BIN)/.installed api/web/node_modules/.package-lock.json
 
 demo: install
 	$(BIN)/motcua demo

@@ -15,6 +15,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routers import accountability, admin, auth, documents, dossiers, inbox, lookup, procedures
+from api.web import console as web
+from api.web import pages_auth
 from engine.config import settings
 from engine.db import get_engine
 from engine.errors import MotcuaError
@@ -44,9 +46,19 @@ def create_app(*, timers: bool = True) -> FastAPI:
     for router in (auth.router, procedures.router, dossiers.router, inbox.router, lookup.router, documents.router,
                    accountability.router, admin.router):
         app.include_router(router)
+    _console(app)
     _errors(app)
     _observability(app)
     return app
+
+
+def _console(app: FastAPI) -> None:
+    """The web console at `/` and the citizen lookup page at `/tra-cuu` (api/web)."""
+    from fastapi.staticfiles import StaticFiles
+    for router in web.routers():
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages_auth.static_dir()), name="static")
+    app.add_middleware(web.RenewSession)
 
 
 def problem(status: int, title: str, code: str, **extra) -> JSONResponse:
@@ -55,14 +67,22 @@ def problem(status: int, title: str, code: str, **extra) -> JSONResponse:
 
 
 def _errors(app: FastAPI) -> None:
+    @app.exception_handler(web.LoginRequired)
+    async def login_required(request: Request, exc: web.LoginRequired):
+        return web.login_redirect(request, exc.message)
+
     @app.exception_handler(MotcuaError)
-    async def motcua_error(_request: Request, exc: MotcuaError):
+    async def motcua_error(request: Request, exc: MotcuaError):
+        if web.is_console(request):
+            return web.error_page(request, exc)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         response = JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM, headers=headers)
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError):
+    async def invalid(request: Request, exc: RequestValidationError):
+        if web.is_console(request):
+            return web.error_page(request, web.invalid_request(exc))
         errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg")}
                   for e in exc.errors()]
         return problem(422, "Dữ liệu gửi lên không hợp lệ: " + "; ".join(f"{e['field']}: {e['message']}"
@@ -70,8 +90,12 @@ def _errors(app: FastAPI) -> None:
                        "validation_failed", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException):
         titles = {404: "Không có địa chỉ này", 405: "Phương thức không được hỗ trợ ở địa chỉ này"}
+        if web.is_console(request):
+            error = MotcuaError(titles.get(exc.status_code, str(exc.detail)), code=f"http_{exc.status_code}")
+            error.status = exc.status_code
+            return web.error_page(request, error)
         return problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)), f"http_{exc.status_code}")
 
     @app.exception_handler(DataError)

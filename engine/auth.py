@@ -126,6 +126,10 @@ class Tokens:
 
 
 def login(db: Session, *, username: str, password: str, client: str, now: datetime) -> Tokens:
+    return _issue(db, authenticate(db, username=username, password=password, client=client, now=now), now)
+
+
+def authenticate(db: Session, *, username: str, password: str, client: str, now: datetime) -> User:
     """Five failures in 15 minutes, for a username or for a client address, block it for 15 minutes.
     The failure is committed by the caller even though the login is refused."""
     keys = (f"login:user:{username.lower()}", f"login:ip:{client}")
@@ -138,7 +142,7 @@ def login(db: Session, *, username: str, password: str, client: str, now: dateti
         raise Unauthorized("Tên đăng nhập hoặc mật khẩu không đúng, hoặc tài khoản đã bị khóa",
                            code="login_failed")
     clear_throttle(db, keys[0])
-    return _issue(db, user, now)
+    return user
 
 
 def _issue(db: Session, user: User, now: datetime) -> Tokens:
@@ -179,3 +183,49 @@ def user_from_token(db: Session, token: str, now: datetime) -> User:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- console sessions -------------------------------------------------------------------------------
+# The web console keeps the user in a signed cookie instead of a bearer header. The session ends after
+# SESSION_IDLE_MINUTES without a request (a counter PC is shared) and SESSION_MAX_HOURS after login
+# whatever happens; the same user checks as the API apply on every request (disabled → out).
+
+SESSION_IDLE_MINUTES = 30
+SESSION_MAX_HOURS = 10
+
+
+@dataclass
+class ConsoleSession:
+    user: User
+    csrf: str
+    renewed: str | None = None       # a fresh cookie value when the idle window was extended
+
+
+def console_login(db: Session, *, username: str, password: str, client: str, now: datetime) -> str:
+    """Check the password exactly as the API's login does (throttle included); answer a session token."""
+    user = authenticate(db, username=username, password=password, client=client, now=now)
+    return _session_token(user, now, started=now, csrf=secrets.token_urlsafe(24))
+
+
+def _session_token(user: User, now: datetime, *, started: datetime, csrf: str) -> str:
+    expires = min(now + timedelta(minutes=SESSION_IDLE_MINUTES), started + timedelta(hours=SESSION_MAX_HOURS))
+    return jwt.encode({"sub": str(user.id), "iat": int(now.timestamp()), "start": int(started.timestamp()),
+                       "exp": int(expires.timestamp()), "csrf": csrf, "typ": "console"},
+                      secret_key(), algorithm="HS256")
+
+
+def console_user(db: Session, token: str, now: datetime) -> ConsoleSession:
+    try:
+        claims = jwt.decode(token, secret_key(), algorithms=["HS256"], options={"verify_exp": False})
+    except jwt.PyJWTError:
+        raise Unauthorized("Phiên đăng nhập không hợp lệ; hãy đăng nhập lại", code="session_invalid")
+    if claims.get("typ") != "console" or claims.get("exp", 0) <= now.timestamp():
+        raise Unauthorized("Phiên làm việc đã hết hạn; hãy đăng nhập lại", code="session_expired")
+    user = db.get(User, int(claims["sub"]))
+    if user is None or not user.active:
+        raise Unauthorized("Tài khoản đã bị khóa", code="user_disabled")
+    session = ConsoleSession(user, claims["csrf"])
+    if now.timestamp() - claims["iat"] >= 60:          # slide the idle window at most once a minute
+        started = datetime.fromtimestamp(claims["start"], now.tzinfo)
+        session.renewed = _session_token(user, now, started=started, csrf=claims["csrf"])
+    return session
