@@ -203,11 +203,13 @@ def _signed_in(request: Request) -> Viewer | None:
     token = request.cookies.get(COOKIE)
     if not token:
         return None
+    from api.deps import get_now
     from engine.db import session_factory
     from engine.dossiers import utcnow
+    clock = request.app.dependency_overrides.get(get_now)     # the tests' clock, when they set one
     with session_factory()() as db:
         try:
-            session = console_user(db, token, utcnow())
+            session = console_user(db, token, clock() if clock else utcnow())
         except Unauthorized:
             return None
         return Viewer(session.user, org.unit(db, session.user.unit_id), session.csrf)
