@@ -4,6 +4,7 @@ the rendering of errors as pages. The pages call the same engine functions as th
 same user object, so the authorisation is the engine's, never the console's own."""
 from __future__ import annotations
 
+import hmac
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,8 +114,8 @@ def get_viewer(request: Request, db: Session, now: Now) -> Viewer:
 
 def _csrf_ok(request: Request, expected: str) -> bool:
     """htmx sends the token as a header; plain forms carry it in a hidden field (read by the route)."""
-    sent = request.headers.get(CSRF_HEADER) or request.state.__dict__.get("form_csrf")
-    return bool(sent) and sent == expected
+    sent = request.headers.get(CSRF_HEADER) or getattr(request.state, "form_csrf", None)
+    return isinstance(sent, str) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 async def read_form_csrf(request: Request) -> None:
