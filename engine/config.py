@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     kpi_targets: Path = REPO_ROOT / "data" / "kpi-targets.yaml"
     feedback_deadline_working_days: int = 15
 
+    # Web console (issue 7): the address citizens reach the site at. The receipt's QR code carries a link to
+    # its lookup page (`{public_url}/tra-cuu?…`), so it must be the public address, not an internal one.
+    public_url: str = "http://localhost:8000"
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -388,6 +388,24 @@ def render_form(db: Session, *, code: str, form: str, now: datetime | None = Non
     return _render(lambda: forms.render(circular, form, data))
 
 
+# A form that records something that happened exists once its event does (the apology: once extended).
+FORM_EVENTS = {"supplement": "supplement_requested", "refusal": "refusal_proposed", "stop": "stopped"}
+
+
+def dossier_forms(*, received_at: datetime, event_kinds: set[str], extended: bool) -> list[dict[str, str]]:
+    """The forms `render_form` can print for a dossier: number and title in the set in force at its
+    receipt — the receipt and the control sheet always, the others once what they record happened."""
+    circular = forms_set(received_at)
+    found = []
+    for number, kind in forms.FORM_SETS[circular].items():
+        if kind == "tracking_book" or (kind in FORM_EVENTS and FORM_EVENTS[kind] not in event_kinds) \
+                or (kind == "apology" and not extended):
+            continue
+        title = (forms.TITLES_2025 if circular == "03/2025" else {}).get(kind, forms.TITLES[kind])
+        found.append({"form": number, "kind": kind, "title": title})
+    return found
+
+
 def render_intake_form(*, data: dict[str, Any], now: datetime) -> bytes:
     """Form 02 (incomplete) or 03 (refused) at intake, from the data of the IncompleteDossier or
     Inadmissible error: no dossier exists, so the set is the one in force at `now`."""
@@ -452,8 +470,9 @@ def _receipt_form(db: Session, d: Dossier) -> dict[str, Any]:
     limit = "Trong ngày" if rules.limit_amount == 0 else f"{rules.limit_amount:g} {unit}"
     if rules.cutoff:
         limit += f" (nhận sau {rules.cutoff:%H:%M} thì trả trong ngày làm việc tiếp theo)"
+    qr = forms.qr_payload(d.code, rules.code, d.applicant["citizen_id"], base_url=settings().public_url)
     return data | {"officer": _user_name(db, d.received_by_id), "channel": CHANNELS_VI.get(d.channel, d.channel),
-                   "time_limit": limit, "qr": forms.qr_payload(d.code, rules.code, d.applicant["citizen_id"])}
+                   "time_limit": limit, "qr": qr}
 
 
 def _supplement_form(db: Session, d: Dossier) -> dict[str, Any]:

@@ -756,36 +756,44 @@ def transfer(db: Session, *, code: str, actor: User, to_unit: str, note: str | N
     return step
 
 
-def available_actions(dossier: Dossier, user: User) -> list[str]:
-    """What this user may do on this dossier now (the console shows exactly these)."""
+def step_actions(dossier: Dossier, user: User) -> dict[int, list[str]]:
+    """For each ready step this user may act on, what they may do on it (the console's forms post
+    the step's id, so a dossier with two ready steps is never ambiguous)."""
     if dossier.status in ("returned", "refused", "stopped"):
-        return []
+        return {}
     rules = rules_of(dossier.procedure_version)
-    actions: set[str] = set()
+    found: dict[int, list[str]] = {}
     for step in (s for s in dossier.steps if s.state == "ready"):
         if user.role != step.role or user.unit_id != step.unit_id or step.assignee_id not in (None, user.id):
             continue
         kind = rules.step(step.bpmn_id).get("kind")
         decisions = rules.step(step.bpmn_id).get("decisions") or {}
         if kind == "supplement":
-            actions.add("record_supplement")
+            actions = {"record_supplement"}
         elif kind in ("return", "return_refusal"):
-            actions.add("return")
+            actions = {"return"}
         else:
-            actions |= {"complete", "transfer"}
+            actions = {"complete", "transfer"}
             if step.assignee_id is None:
                 actions.add("claim")
             if "bo_sung" in decisions:
                 actions.add("request_supplement")
             if "tu_choi" in decisions:
                 actions.add("refuse")
+        found[step.id] = sorted(actions)
+    return found
+
+
+def available_actions(dossier: Dossier, user: User) -> list[str]:
+    """What this user may do on this dossier now (the console shows exactly these)."""
+    if dossier.status in ("returned", "refused", "stopped"):
+        return []
+    actions: set[str] = set().union(*step_actions(dossier, user).values())
     if user.role == "leader" and dossier.extended_at is None:
         actions.add("extend")
     if user.role in ("counter", "leader"):
         actions.add("stop")
     return sorted(actions)
-
-
 
 
 # --- recomputing deadlines after a calendar change ---------------------------------------------------

@@ -161,6 +161,12 @@ def agency_code(db: Session, u: UnitInfo) -> str:
     return u.code
 
 
+def all_units(db: Session) -> list[UnitInfo]:
+    """Every unit, by code (the choices of a transfer or a filter)."""
+    by_id, _ = _units(db)
+    return sorted(by_id.values(), key=lambda u: u.code)
+
+
 def children(db: Session, u: UnitInfo) -> list[UnitInfo]:
     by_id, _ = _units(db)
     return sorted((c for c in by_id.values() if c.parent_id == u.id), key=lambda c: c.id)

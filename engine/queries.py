@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,8 +16,9 @@ from sqlalchemy.sql import ColumnElement
 
 from engine import org
 from engine.accountability import subtree_ids
+from engine.catalog import ProcedureRules
 from engine.config import settings
-from engine.dossiers import available_actions, get_dossier, rules_of, version_info
+from engine.dossiers import available_actions, get_dossier, rules_of, step_actions, version_info
 from engine.errors import InvalidInput, NotFound
 from engine.models import ControlSheetRow, Dossier, Event, Pause, ProcedureVersion, Step, Unit, User
 
@@ -104,7 +106,8 @@ def list_dossiers(db: Session, user: User, *, now: datetime, unit: str | None = 
             raise InvalidInput("due_before cần có múi giờ, ví dụ 2025-05-19T17:00:00+07:00", code="naive_datetime")
         query = query.where(D.c.due_at < due_before)
     if late is not None:
-        is_late = or_(D.c.finished_at > D.c.due_at,
+        # Both branches are true or false, never NULL: `late=false` must keep the open dossiers.
+        is_late = or_(and_(D.c.finished_at.is_not(None), D.c.finished_at > D.c.due_at),
                       and_(D.c.finished_at.is_(None), D.c.paused_at.is_(None), D.c.due_at < now))
         query = query.where(is_late if late else ~is_late)
     tz = settings().tz
@@ -137,16 +140,18 @@ def dossier_detail(db: Session, user: User, code: str, *, now: datetime) -> dict
     rules = version_info(db, d.procedure_version_id).rules
     names = dict(db.execute(select(User.id, User.full_name)).all())
     units = dict(db.execute(select(Unit.id, Unit.code)).all())
+    mine = step_actions(d, user)
     from engine.documents import dossier_documents
     return {
         "code": d.code, "version": d.version, "status": d.status, "outcome": d.outcome, "channel": d.channel,
-        "procedure": {"code": rules.code, "name": rules.name, "version": d.procedure_version.version},
+        "procedure": {"code": rules.code, "name": rules.name, "version": d.procedure_version.version,
+                      "components": rules.components},
         "applicant": d.applicant, "components": d.components, "lookup_code": d.lookup_code,
         "received_at": d.received_at, "due_at": d.due_at, "original_due_at": d.original_due_at,
         "warn_at": d.warn_at, "paused_at": d.paused_at, "finished_at": d.finished_at,
         "extension": d.extension, "supplement_count": d.supplement_count,
         "receiving_unit": units[d.receiving_unit_id], "handling_unit": units[d.handling_unit_id],
-        "steps": [_step(s, names, units, now) for s in d.steps],
+        "steps": [_step(s, names, units, rules, mine.get(s.id, [])) for s in d.steps],
         "pauses": [{"started_at": p.started_at, "ended_at": p.ended_at, "reason": p.reason, "missing": p.missing,
                     "remaining_minutes": p.remaining_minutes, "resume_mode": p.resume_mode}
                    for p in db.scalars(select(Pause).where(Pause.dossier_id == d.id).order_by(Pause.id))],
@@ -177,47 +182,73 @@ def sla_state(due_at: datetime | None, now: datetime, unit_id: int, db: Session)
     return "due_soon" if cal.working_minutes_between(now, due_at) <= cal.minutes_per_day else "on_track"
 
 
-def _step(s: Step, names: dict, units: dict, now: datetime) -> dict[str, Any]:
+def _step(s: Step, names: dict, units: dict, rules: ProcedureRules, actions: list[str]) -> dict[str, Any]:
+    """A step as its readers see it: with the decisions its procedure offers there and the actions the
+    reader may take on it now."""
     return {"id": s.id, "step": s.bpmn_id, "name": s.name, "role": s.role, "unit": units.get(s.unit_id),
             "assignee": names.get(s.assignee_id), "state": s.state, "started_at": s.started_at, "due_at": s.due_at,
             "finished_at": s.finished_at, "completed_by": names.get(s.completed_by_id), "decision": s.decision,
-            "note": s.note, "timing": s.timing}
+            "note": s.note, "timing": s.timing, "decisions": rules.step(s.bpmn_id).get("decisions") or {},
+            "actions": actions}
+
+
+def dossier_diagram(db: Session, user: User, code: str) -> str:
+    """The BPMN XML of the procedure version the dossier runs on (the version of its receipt)."""
+    dossier_id = check_visible(db, user, code)
+    version_id = db.scalar(select(D.c.procedure_version_id).where(D.c.id == dossier_id))
+    return db.scalar(select(ProcedureVersion.bpmn_xml).where(ProcedureVersion.id == version_id))
 
 
 # --- the inbox --------------------------------------------------------------------------------------
 
-def inbox(db: Session, user: User, *, now: datetime, state: str | None = None) -> dict[str, Any]:
-    """Ready steps for this user or their role in their unit, soonest due first, each with its SLA state."""
-    rows = db.execute(
+def inbox(db: Session, user: User, *, now: datetime, state: str | None = None, procedure: str | None = None,
+          search: str | None = None) -> dict[str, Any]:
+    """Ready steps for this user or their role in their unit, soonest due first, each with its SLA state.
+    `procedure` and `search` (part of the code or the applicant's name, with or without diacritics)
+    narrow both the items and the counts; `state` narrows the items only, so the counts stay the
+    filter's choices."""
+    query = (
         select(S.c.id, S.c.bpmn_id, S.c.name, S.c.due_at, S.c.assignee_id, S.c.unit_id, S.c.started_at, D.c.code,
                D.c.applicant, D.c.version, ProcedureVersion.code.label("procedure"),
                ProcedureVersion.name.label("procedure_name"), ProcedureVersion.sha256.label("sha"))
         .join(D, D.c.id == S.c.dossier_id).join(ProcedureVersion, ProcedureVersion.id == D.c.procedure_version_id)
         .where(S.c.state == "ready", S.c.unit_id == user.unit_id, S.c.role == user.role,
                or_(S.c.assignee_id.is_(None), S.c.assignee_id == user.id))
-        .order_by(S.c.due_at.is_(None), S.c.due_at, S.c.id)).all()
-    items = []
-    for r in rows:
-        item = {"step_id": r.id, "step": r.bpmn_id, "name": r.name, "code": r.code, "version": r.version,
-                "procedure": r.procedure, "procedure_name": r.procedure_name, "applicant": r.applicant["full_name"],
-                "started_at": r.started_at, "due_at": r.due_at, "mine": r.assignee_id == user.id,
-                "sla": sla_state(r.due_at, now, r.unit_id, db)}
-        if state is None or item["sla"] == state:
-            items.append(item)
-    counts = {k: 0 for k in ("on_track", "due_soon", "overdue")}
-    for r in rows:
-        counts[sla_state(r.due_at, now, r.unit_id, db)] += 1
+        .order_by(S.c.due_at.is_(None), S.c.due_at, S.c.id))
+    if procedure:
+        query = query.where(ProcedureVersion.code == procedure)
+    needle = _fold(search or "")
+    items, counts = [], {k: 0 for k in ("on_track", "due_soon", "overdue")}
+    for r in db.execute(query):
+        if needle and needle not in _fold(r.code) and needle not in _fold(r.applicant["full_name"]):
+            continue
+        sla = sla_state(r.due_at, now, r.unit_id, db)
+        counts[sla] += 1
+        if state is None or sla == state:
+            items.append({"step_id": r.id, "step": r.bpmn_id, "name": r.name, "code": r.code, "version": r.version,
+                          "procedure": r.procedure, "procedure_name": r.procedure_name,
+                          "applicant": r.applicant["full_name"], "started_at": r.started_at, "due_at": r.due_at,
+                          "mine": r.assignee_id == user.id, "sla": sla})
     return {"items": items, "counts": counts}
 
 
+def _fold(text: str) -> str:
+    """Lower case without diacritics ("Nguyễn" → "nguyen"): how people type a name into a search box."""
+    decomposed = unicodedata.normalize("NFD", text.strip().casefold().replace("đ", "d"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def citizen_lookup(db: Session, *, code: str, id_last4: str | None = None, lookup_code: str | None = None,
-                   ) -> dict[str, Any]:
+                   citizen_id: str | None = None) -> dict[str, Any]:
     """What a citizen may learn without an account: status, appointment, what is missing — nothing else.
-    Any mismatch answers as if the dossier did not exist."""
+    The secret is the last 4 digits of the applicant's ID, the lookup code printed on the receipt, or the
+    full ID (what the receipt's QR code carries). Any mismatch answers as if the dossier did not exist."""
     d = db.scalar(select(Dossier).where(Dossier.code == code))
+    applicant_id = d.applicant.get("citizen_id", "") if d is not None else ""
     matches = d is not None and (
         (lookup_code and d.lookup_code and lookup_code.strip().upper() == d.lookup_code) or
-        (id_last4 and len(id_last4) == 4 and d.applicant.get("citizen_id", "").endswith(id_last4)))
+        (id_last4 and len(id_last4) == 4 and applicant_id.endswith(id_last4)) or
+        (citizen_id and len(citizen_id) == 12 and applicant_id == citizen_id))
     if not matches:
         raise NotFound("Không tìm thấy hồ sơ với mã và thông tin đã nhập; hãy kiểm tra lại phiếu hẹn",
                        code="lookup_not_found")

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 import qrcode
@@ -149,9 +150,11 @@ def _dated_line(place: str | None, on: str | None) -> Paragraph:
 
 # --- the page frame ---------------------------------------------------------------------------------
 
-def qr_payload(dossier_code: str, procedure_code: str, applicant_id: str) -> str:
-    """What the receipt's QR code carries (Circular 01/2023: at least these three)."""
-    return f"MaHoSo={dossier_code};MaTTHC={procedure_code};SoDinhDanh={applicant_id}"
+def qr_payload(dossier_code: str, procedure_code: str, applicant_id: str, *, base_url: str) -> str:
+    """What the receipt's QR code carries: Circular 01/2023 asks for at least the dossier code, the
+    procedure code and the applicant's ID; as a link to the lookup page, a phone camera opens the status."""
+    query = urlencode({"MaHoSo": dossier_code, "MaTTHC": procedure_code, "SoDinhDanh": applicant_id})
+    return f"{base_url.rstrip('/')}/tra-cuu?{query}"
 
 
 def _qr_image(payload: str, size: float) -> Image:

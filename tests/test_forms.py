@@ -22,7 +22,7 @@ SAMPLE = {
     "components": [{"code": "TP1", "name": "Tờ khai đăng ký khai sinh (theo mẫu)", "source": "Bản giấy"},
                    {"code": "TP2", "name": "Giấy chứng sinh", "source": "Tái sử dụng từ kho dữ liệu"}],
     "officer": "Lý Thị Thu", "fee": {"amount": 8000}, "channel": "trực tiếp", "time_limit": "Trong ngày",
-    "qr": forms.qr_payload(CODE, "1.001193", "052190001234"),
+    "qr": forms.qr_payload(CODE, "1.001193", "052190001234", base_url="https://motcua.example.gov.vn/"),
     # 02, 03, 04, 05 (stop)
     "missing": ["Giấy chứng sinh bản chính"], "reason": "Giấy chứng sinh bị tẩy xóa",
     "requested_at": "2025-04-24T10:00:00+07:00", "previous_appointment": "2025-04-24T17:00:00+07:00",
@@ -70,7 +70,8 @@ def test_receipt_fields_and_qr_code():
     zxingcpp = pytest.importorskip("zxingcpp")
     images = PdfReader(io.BytesIO(data)).pages[0].images
     decoded = [b.text for image in images for b in zxingcpp.read_barcodes(image.image)]
-    assert decoded == [f"MaHoSo={CODE};MaTTHC=1.001193;SoDinhDanh=052190001234"]
+    # A link to the lookup page that a phone camera opens, carrying what Circular 01/2023 asks for.
+    assert decoded == [f"https://motcua.example.gov.vn/tra-cuu?MaHoSo={CODE}&MaTTHC=1.001193&SoDinhDanh=052190001234"]
 
 
 def test_the_sets_differ_where_the_circulars_do():

@@ -175,9 +175,12 @@ def render(request: Request, template: str, viewer: Viewer | None = None, status
 
 
 def is_console(request: Request) -> bool:
-    """A console page (HTML), as opposed to the JSON API, the health routes and the docs."""
-    path = request.url.path
-    return not (path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics", "/openapi.json")
+    return is_console_path(request.url.path)
+
+
+def is_console_path(path: str) -> bool:
+    """A console page (HTML), as opposed to the JSON API, the health routes, the docs and static files."""
+    return not (path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/redoc")
                 or path.startswith("/docs") or path.startswith("/static/"))
 
 
