@@ -85,6 +85,14 @@ def _check(data: bytes, media_type: str | None) -> pdf.Checked:
         raise InvalidInput(exc.message, code=exc.code) from exc
 
 
+def check_and_store(store: ObjectStore, data: bytes, media_type: str | None) -> pdf.Checked:
+    """Validate an upload and store the PDF it yields; a refused file leaves nothing under any key."""
+    try:
+        return store.put_checked(data, lambda raw: _check(raw, media_type))
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from exc
+
+
 # --- intake and reuse -------------------------------------------------------------------------------
 
 def upload(db: Session, *, code: str, actor: User, component: str, data: bytes, media_type: str | None = None,
@@ -98,8 +106,7 @@ def upload(db: Session, *, code: str, actor: User, component: str, data: bytes, 
     _check_counter(run, actor)
     _component(run, component)
     _check_valid_until(run, valid_until)
-    checked = _check(data, media_type)          # everything is checked before the object is written
-    _put(store or object_store(), checked)
+    checked = check_and_store(store or object_store(), data, media_type)
     d = run.dossier
     doc = Record(DOC, dict(
         sha256=checked.sha256, size=checked.size, pages=checked.pages, kind="component", component_code=component,
@@ -599,6 +606,9 @@ def gc(db: Session, *, store: ObjectStore | None = None, grace: timedelta | None
             if not dry_run:
                 store.delete(info.key)
             removed.append(info.key)
+        sweep = getattr(store, "sweep_staging", None)       # a local store's writes cut short by a crash
+        if sweep and not dry_run:
+            sweep(cutoff)
     except StoreUnavailable as exc:
         raise _unavailable(exc) from exc
     return removed

@@ -15,11 +15,13 @@ import io
 import os
 import re
 import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol, TypeVar
 
 import urllib3
 from minio import Minio
@@ -27,6 +29,7 @@ from minio.error import MinioException, S3Error
 from minio.sseconfig import Rule, SSEConfig
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
+Checked = TypeVar("Checked")        # what a check returns: an object with the `.data` to keep and its `.sha256`
 
 
 class StoreUnavailable(Exception):
@@ -64,6 +67,10 @@ class ObjectStore(Protocol):
     def put_object(self, key: str, data: bytes) -> None:
         """The raw write of bytes under a key, without any check (the benchmark's baseline)."""
 
+    def put_checked(self, data: bytes, check: Callable[[bytes], Checked]) -> Checked:
+        """Store what `check(data)` keeps (its `.data` under its `.sha256`); nothing appears under a key
+        when the check raises, and the exception is passed on."""
+
     def get(self, key: str) -> bytes: ...
 
     def stat(self, key: str) -> ObjectInfo | None: ...
@@ -79,6 +86,25 @@ class ObjectStore(Protocol):
 
 
 # --- local directory --------------------------------------------------------------------------------
+
+# Staged writes of LocalStore.put_checked; a few threads, as a few requests upload at once.
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="motcua-store")
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 class LocalStore:
     """Objects as files `<root>/<first two hex digits>/<key>`, written atomically and durably."""
@@ -106,6 +132,58 @@ class LocalStore:
             raise StoreUnavailable(f"cannot write {path}: {exc}") from exc
         return key
 
+    def put_checked(self, data: bytes, check: Callable[[bytes], Checked]) -> Checked:
+        """The bytes are written to `.staging/` on a thread while `check` parses them on this one, so the
+        disk write and the validation overlap (file writes and fsync release the GIL); the staged file
+        takes its content key only once the check has passed. A crash leaves at most a staged file,
+        which `sweep_staging` removes; a refused file is removed at once."""
+        staging = self.root / ".staging"
+        tmp = staging / f"{uuid.uuid4().hex}.tmp"
+        try:
+            staging.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create {staging}: {exc}") from exc
+        written = _WRITERS.submit(_write_durably, tmp, data)
+        try:
+            checked = check(data)
+        except BaseException:
+            written.exception()                 # wait for the write, whatever became of it
+            tmp.unlink(missing_ok=True)
+            raise
+        try:
+            written.result()
+            if checked.data is not data:        # an image became a PDF: keep the PDF, not what was staged
+                tmp.unlink()
+                self.put(checked.data, checked.sha256)
+            else:
+                self._promote(tmp, checked.sha256)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreUnavailable(f"cannot write object {checked.sha256}: {exc}") from exc
+        return checked
+
+    def _promote(self, tmp: Path, key: str) -> None:
+        path = self._path(key)
+        if path.exists():
+            os.utime(path)                      # stored once (module docstring)
+            tmp.unlink()
+            return
+        path.parent.mkdir(exist_ok=True)
+        os.replace(tmp, path)
+        _sync_directory(path.parent)
+
+    def sweep_staging(self, older_than: datetime) -> int:
+        """Remove staged files left by a crash before `older_than`; returns how many."""
+        removed = 0
+        for tmp in (self.root / ".staging").glob("*.tmp"):
+            try:
+                if datetime.fromtimestamp(tmp.stat().st_mtime, timezone.utc) < older_than:
+                    tmp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     def put_object(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(exist_ok=True)
@@ -113,21 +191,14 @@ class LocalStore:
         # at most a temporary file, never a wrong object under a content key.
         tmp = path.parent / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            _write_durably(tmp, data)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         # The rename is durable only once the directory is synced; the database row that refers to the
         # object is committed after this returns.
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _sync_directory(path.parent)
 
     def get(self, key: str) -> bytes:
         try:
@@ -222,6 +293,13 @@ class S3Store:
         key = key or content_key(data)
         self.put_object(key, data)
         return key
+
+    def put_checked(self, data: bytes, check: Callable[[bytes], Checked]) -> Checked:
+        # Checked first, then sent: an object put on a content key cannot be taken back safely (the same
+        # bytes may already be another document's).
+        checked = check(data)
+        self.put(checked.data, checked.sha256)
+        return checked
 
     def put_object(self, key: str, data: bytes) -> None:
         with self._calls(f"put {key}"):

@@ -59,6 +59,65 @@ def test_local_put_refreshes_the_time_of_an_existing_object(local_store):
     assert local_store.download_url(KEY, filename="x.pdf", expires=timedelta(minutes=5)) is None
 
 
+def _kept(data: bytes) -> SimpleNamespace:
+    """A check that accepts the bytes as they are (what storage.pdf.check_upload does with a PDF)."""
+    return SimpleNamespace(data=data, sha256=hashlib.sha256(data).hexdigest())
+
+
+def _refused(data: bytes):
+    raise ValueError("not acceptable")
+
+
+def test_put_checked_stores_what_the_check_keeps(any_store):
+    checked = any_store.put_checked(DATA, _kept)
+    assert checked.sha256 == KEY and any_store.get(KEY) == DATA
+    any_store.put_checked(DATA, _kept)                                   # the same bytes: still one object
+    assert [i.key for i in any_store.list()] == [KEY]
+    converted = any_store.put_checked(b"\x89PNG not a pdf", lambda raw: _kept(DATA + b"converted"))
+    assert any_store.get(converted.sha256) == DATA + b"converted"       # the PDF made of an image, not the image
+    assert sorted(i.key for i in any_store.list()) == sorted([KEY, converted.sha256])
+
+
+def test_put_checked_leaves_nothing_when_the_check_refuses(any_store):
+    with pytest.raises(ValueError):
+        any_store.put_checked(DATA, _refused)
+    assert list(any_store.list()) == []
+    if isinstance(any_store, LocalStore):
+        assert list((any_store.root / ".staging").iterdir()) == []      # the staged copy went too
+
+
+def test_local_put_checked_gives_the_key_only_after_the_check(local_store):
+    """The bytes are written aside while the check runs; the object takes its key only once it returns."""
+    seen = {}
+
+    def check(data):
+        seen["object during check"] = local_store.stat(KEY)
+        return _kept(data)
+    local_store.put_checked(DATA, check)
+    assert seen["object during check"] is None
+    assert local_store.get(KEY) == DATA and list((local_store.root / ".staging").iterdir()) == []
+
+
+def test_local_staged_files_of_a_crash_are_swept_after_the_grace(local_store):
+    staging = local_store.root / ".staging"
+    staging.mkdir()
+    old, new = staging / "old.tmp", staging / "new.tmp"
+    old.write_bytes(DATA)
+    new.write_bytes(DATA)
+    long_ago = datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
+    os.utime(old, (long_ago, long_ago))
+    assert local_store.sweep_staging(datetime.now(timezone.utc) - timedelta(hours=1)) == 1
+    assert [p.name for p in staging.iterdir()] == ["new.tmp"]
+    assert list(local_store.list()) == []                               # staging is never listed as objects
+
+
+def test_local_put_checked_reports_a_store_it_cannot_write(local_store):
+    (local_store.root / ".staging").write_bytes(b"")     # a file where the staging directory should be
+    with pytest.raises(StoreUnavailable):
+        local_store.put_checked(DATA, _kept)
+    assert list(local_store.list()) == []
+
+
 def test_s3_bucket_is_created_encrypted_at_start_up(moto_endpoint):
     store = s3_store(moto_endpoint)
     assert store.client.bucket_exists(store.bucket)
