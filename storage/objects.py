@@ -91,6 +91,18 @@ class ObjectStore(Protocol):
 _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="motcua-store")
 
 
+def _write_fd(fd: int, data: bytes) -> None:
+    """Write all the bytes to an open file, sync and close it: few Python steps between the system calls,
+    each of which lets go of the GIL, so the check on the other thread is seldom interrupted."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_durably(path: Path, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
@@ -141,9 +153,10 @@ class LocalStore:
         tmp = staging / f"{uuid.uuid4().hex}.tmp"
         try:
             staging.mkdir(exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot create {staging}: {exc}") from exc
-        written = _WRITERS.submit(_write_durably, tmp, data)
+            raise StoreUnavailable(f"cannot write in {staging}: {exc}") from exc
+        written = _WRITERS.submit(_write_fd, fd, data)
         try:
             checked = check(data)
         except BaseException:

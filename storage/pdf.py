@@ -68,8 +68,11 @@ def check_upload(data: bytes, *, max_bytes: int, max_pages: int, media_type: str
                                              f"({declared.upper()}); hãy chọn đúng tệp")
     pdf = data if kind == "pdf" else image_to_pdf(data)
     _check_size(len(pdf), max_bytes)
+    # Hashed before parsing: hashing lets go of the GIL, and a store writing the bytes on another thread
+    # (LocalStore.put_checked) gets going then.
+    sha256 = hashlib.sha256(pdf).hexdigest()
     pages = check_pdf(pdf, max_pages=max_pages)
-    return Checked(pdf, hashlib.sha256(pdf).hexdigest(), len(pdf), pages, kind)
+    return Checked(pdf, sha256, len(pdf), pages, kind)
 
 
 def _check_size(size: int, max_bytes: int) -> None:
