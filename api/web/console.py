@@ -247,15 +247,7 @@ def invalid_request(exc) -> MotcuaError:
 
 
 def routers() -> list:
-    """Every console router; the pages modules register themselves here."""
-    from api.web import pages_auth
-    found = [pages_auth.router]
-    for name in ("pages_intake", "pages_lookup", "pages_inbox", "pages_dossier", "pages_supervision"):
-        try:
-            module = __import__(f"api.web.{name}", fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"api.web.{name}":
-                raise
-            continue
-        found.append(module.router)
-    return found
+    """Every console router, in the order their paths must be matched."""
+    from api.web import pages_auth, pages_dossier, pages_inbox, pages_intake, pages_lookup, pages_supervision
+    return [pages_auth.router, pages_intake.router, pages_lookup.router, pages_inbox.router, pages_dossier.router,
+            pages_supervision.router]
