@@ -169,12 +169,24 @@ def refresh(db: Session, *, token: str, now: datetime) -> Tokens:
 
 
 def user_from_token(db: Session, token: str, now: datetime) -> User:
+    claims = _claims(token, "access", now, invalid=("Mã truy cập không hợp lệ; hãy đăng nhập lại", "token_invalid"),
+                     expired=("Phiên đăng nhập đã hết hạn; hãy đăng nhập lại", "token_expired"))
+    return _active_user(db, claims)
+
+
+def _claims(token: str, typ: str, now: datetime, *, invalid: tuple[str, str], expired: tuple[str, str]) -> dict:
+    """The claims of a token we signed, of that type, not expired at `now` (the clock is ours to inject,
+    so PyJWT's own expiry check, on the wall clock, is off)."""
     try:
         claims = jwt.decode(token, secret_key(), algorithms=["HS256"], options={"verify_exp": False})
     except jwt.PyJWTError:
-        raise Unauthorized("Mã truy cập không hợp lệ; hãy đăng nhập lại", code="token_invalid")
-    if claims.get("typ") != "access" or claims.get("exp", 0) <= now.timestamp():
-        raise Unauthorized("Phiên đăng nhập đã hết hạn; hãy đăng nhập lại", code="token_expired")
+        raise Unauthorized(invalid[0], code=invalid[1])
+    if claims.get("typ") != typ or claims.get("exp", 0) <= now.timestamp():
+        raise Unauthorized(expired[0], code=expired[1])
+    return claims
+
+
+def _active_user(db: Session, claims: dict) -> User:
     user = db.get(User, int(claims["sub"]))
     if user is None or not user.active:
         raise Unauthorized("Tài khoản đã bị khóa", code="user_disabled")
@@ -215,15 +227,10 @@ def _session_token(user: User, now: datetime, *, started: datetime, csrf: str) -
 
 
 def console_user(db: Session, token: str, now: datetime) -> ConsoleSession:
-    try:
-        claims = jwt.decode(token, secret_key(), algorithms=["HS256"], options={"verify_exp": False})
-    except jwt.PyJWTError:
-        raise Unauthorized("Phiên đăng nhập không hợp lệ; hãy đăng nhập lại", code="session_invalid")
-    if claims.get("typ") != "console" or claims.get("exp", 0) <= now.timestamp():
-        raise Unauthorized("Phiên làm việc đã hết hạn; hãy đăng nhập lại", code="session_expired")
-    user = db.get(User, int(claims["sub"]))
-    if user is None or not user.active:
-        raise Unauthorized("Tài khoản đã bị khóa", code="user_disabled")
+    claims = _claims(token, "console", now,
+                     invalid=("Phiên đăng nhập không hợp lệ; hãy đăng nhập lại", "session_invalid"),
+                     expired=("Phiên làm việc đã hết hạn; hãy đăng nhập lại", "session_expired"))
+    user = _active_user(db, claims)
     session = ConsoleSession(user, claims["csrf"])
     if now.timestamp() - claims["iat"] >= 60:          # slide the idle window at most once a minute
         started = datetime.fromtimestamp(claims["start"], now.tzinfo)

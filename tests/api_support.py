@@ -59,3 +59,23 @@ def client(app):
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def console(app):
+    """console(username) → a TestClient signed in to the web console (session cookie; redirects not
+    followed), with its CSRF token as `.csrf`."""
+    import re
+    made = []
+
+    def make(username: str) -> TestClient:
+        c = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+        made.append(c)
+        r = c.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
+        assert r.status_code == 303, r.text
+        page = c.get("/khong-co")          # any page of a signed-in user: the header's logout form has the token
+        c.csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        return c
+    yield make
+    for c in made:
+        c.close()

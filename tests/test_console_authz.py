@@ -13,7 +13,6 @@ from api.web.console import is_console_path
 from engine import documents
 from engine import dossiers as cmd
 from engine.models import Dossier, Event, Step
-from tests.test_console_dossier import console  # noqa: F401  (the signed-in TestClient fixture)
 from tests.test_console_intake import make_pdf
 
 pytest_plugins = ["tests.api_support", "tests.browser_support"]
@@ -110,7 +109,7 @@ def _written(db, code: str) -> tuple[int, int, str]:
 
 
 @pytest.mark.parametrize("role", sorted(FOREIGN))
-def test_an_official_of_another_agency_sees_and_changes_nothing(db, world, console, role):  # noqa: F811
+def test_an_official_of_another_agency_sees_and_changes_nothing(db, world, console, role):
     client = console(FOREIGN[role])
     before = _written(db, world["code"])
     secrets = (APPLICANT["full_name"], APPLICANT["citizen_id"])

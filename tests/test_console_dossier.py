@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from engine import dossiers as cmd
 from engine.models import Dossier, Event, Step
-from tests.api_support import PASSWORD
 from tests.browser_support import unlabelled_controls
 from tests.conftest import vn
 
@@ -64,22 +63,7 @@ def event_count(db, code: str) -> int:
     return n
 
 
-@pytest.fixture
-def console(app):
-    """console(username) → a TestClient signed in to the console, with its CSRF token as .csrf."""
-    made = []
-
-    def make(username: str) -> TestClient:
-        c = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
-        made.append(c)
-        r = c.post("/login", data={"username": username, "password": PASSWORD, "next": "/dossiers"})
-        assert r.status_code == 303, r.text
-        page = c.get("/dossiers")
-        c.csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-        return c
-    yield make
-    for c in made:
-        c.close()
+# `console(username)`: the signed-in TestClient fixture of tests/api_support.py.
 
 
 def post(c: TestClient, url: str, data: dict | None = None, htmx: bool = True):

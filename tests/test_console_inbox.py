@@ -8,7 +8,7 @@ import pytest
 from engine import dossiers as cmd
 from tests.browser_support import login, unlabelled_controls
 from tests.conftest import vn
-from tests.test_console_dossier import APPLICANT, console, engine_do, ready_step, receive  # noqa: F401 (fixture)
+from tests.test_console_dossier import APPLICANT, engine_do, ready_step, receive
 
 pytest_plugins = ["tests.api_support", "tests.browser_support"]
 

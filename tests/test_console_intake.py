@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from engine import documents, org
 from engine import dossiers as cmd
 from engine.models import CodeCounter, Document, Dossier, DossierDocument
-from tests.api_support import PASSWORD
 from tests.browser_support import unlabelled_controls
 from tests.conftest import vn
 from tests.documents_support import javascript_pdf, make_pdf
@@ -33,21 +32,9 @@ SIGNATURE = "2.000884"      # Chứng thực chữ ký: TP1 shown only, TP2 to d
 # --- helpers ----------------------------------------------------------------------------------------
 
 @pytest.fixture
-def web(app):
-    """web(username) → a TestClient signed in to the console (cookie), with .csrf set."""
-    made = []
-
-    def make(username: str) -> TestClient:
-        c = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
-        made.append(c)
-        r = c.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-        assert r.status_code == 303, r.text
-        page = c.get("/khong-co")          # any page of a signed-in user: the header's logout form has the token
-        c.csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-        return c
-    yield make
-    for c in made:
-        c.close()
+def web(console):
+    """web(username) → a TestClient signed in to the console (tests/api_support.py), with .csrf set."""
+    return console
 
 
 def intake(c: TestClient, procedure: str = BIRTH, applicant: dict | None = None, paper=(), files=None, **fields):

@@ -14,7 +14,7 @@ from engine.models import Rating
 from tests.api_support import PASSWORD
 from tests.browser_support import unlabelled_controls
 from tests.conftest import vn
-from tests.test_console_dossier import act, markers, open_dossier
+from tests.test_console_dossier import act, markers
 from tests.test_console_intake import choose_procedure, qr_codes
 
 pytest_plugins = ["tests.api_support", "tests.browser_support"]

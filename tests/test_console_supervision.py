@@ -15,12 +15,10 @@ import io
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from engine import dossiers as cmd
 from engine.models import AccountabilityEntry, AccountabilityRecord, Step
-from tests.api_support import PASSWORD
 from tests.browser_support import unlabelled_controls
 from tests.conftest import vn
 from tests.test_accountability import late_step
@@ -61,19 +59,9 @@ def reviews(db) -> list[dict]:
 
 
 @pytest.fixture
-def web(app):
-    """web(username) → a TestClient signed in to the console as that user (redirects not followed)."""
-    made = []
-
-    def make(username: str) -> TestClient:
-        c = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
-        made.append(c)
-        r = c.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-        assert r.status_code == 303, r.text
-        return c
-    yield make
-    for c in made:
-        c.close()
+def web(console):
+    """web(username) → a TestClient signed in to the console (tests/api_support.py), with .csrf set."""
+    return console
 
 
 def csrf(html: str) -> str:

@@ -188,7 +188,7 @@ def login_redirect(request: Request, message: str | None = None) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     url = f"/login?next={quote(target, safe='')}"
     if message:
-        url += f"&expired=1"
+        url += "&expired=1"
     if request.headers.get("HX-Request"):
         return Response(status_code=204, headers={"HX-Redirect": url})   # htmx follows it as a full page
     return RedirectResponse(url, status_code=303)
