@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -26,7 +26,8 @@ from engine.timers import scan_all
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 # The sample applicants' IDs mark the sample dossiers, so a second run adds none.
-DEMO_IDS = ("052190001234", "052088004321", "052095007777", "064199002468", "064087001357")
+DEMO_IDS = ("052190001234", "052088004321", "052095007777", "064199002468", "064087001357", "064190005501",
+            "064185005502", "064178005503")
 
 
 def at(*args) -> datetime:
@@ -151,6 +152,26 @@ def commune_stopped(db) -> str:
     return d.code
 
 
+def commune_worklist_today(db) -> str:
+    """Xã Tây Sơn, today: three signature certifications waiting in the console's inboxes — one for the
+    specialist (xts.cv), one for the leader (xts.ld), one to be returned at the counter (xts.motcua)."""
+    u, now = _users(db), cmd.utcnow()
+    applicants = [("Y Blang Niê", "064190005501"), ("Đinh Văn Hùng", "064185005502"), ("Rơ Châm Lý", "064178005503")]
+    codes = []
+    for i, (name, cid) in enumerate(applicants):
+        t = now - timedelta(minutes=40 - 10 * i)
+        # Submitted online (the public service portal takes them at any hour), checked by the counter.
+        code = cmd.receive(db, actor=u["xts.motcua"], procedure_code="2.000884", now=t, channel="online",
+                           applicant=_applicant(name, cid), components=_components(db, "2.000884", t)).dossier.code
+        if i >= 1:
+            cmd.complete_step(db, code=code, actor=u["xts.cv"], decision="dat", note="Chữ ký đúng mẫu",
+                              now=t + timedelta(minutes=3))
+        if i >= 2:
+            cmd.complete_step(db, code=code, actor=u["xts.ld"], decision="dong_y", now=t + timedelta(minutes=6))
+        codes.append(code)
+    return ", ".join(codes)
+
+
 def demo_passwords(out: Console) -> None:
     """Every user without a password gets the demo's password: random, generated on the first run into
     <data_dir>/demo-password.txt (readable by its owner only). Later runs reuse it and leave passwords
@@ -172,7 +193,7 @@ def demo_passwords(out: Console) -> None:
 
 
 SCENARIOS = [certified_copy_same_day, construction_permit, birth_registration_refused, commune_in_progress,
-             commune_stopped]
+             commune_stopped, commune_worklist_today]
 
 
 def _summary(out: Console) -> None:

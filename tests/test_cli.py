@@ -63,7 +63,7 @@ def test_demo_is_safe_to_run_twice(tmp_path):
     env = {"MOTCUA_DATA_DIR": str(tmp_path), "MOTCUA_DATABASE_URL": ""}
     first = motcua("demo", env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("sample dossier ") == 5
+    assert first.stdout.count("sample dossier ") == 6              # the last line names today's three
     second = motcua("demo", env=env)
-    assert second.returncode == 0 and "already present (5)" in second.stdout
+    assert second.returncode == 0 and "already present (8)" in second.stdout
     assert motcua("audit", "verify", env=env).returncode == 0
