@@ -91,16 +91,13 @@ class ObjectStore(Protocol):
 _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="motcua-store")
 
 
-def _write_fd(fd: int, data: bytes) -> None:
-    """Write all the bytes to an open file, sync and close it: few Python steps between the system calls,
-    each of which lets go of the GIL, so the check on the other thread is seldom interrupted."""
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all the bytes to an open file. One system call as a rule, which lets go of the GIL: the
+    copy into the page cache runs beside the check on the other thread. The sync is left to the caller:
+    a thread that needs the GIL back between the write and the sync would wait out the check's time slice."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -146,7 +143,7 @@ class LocalStore:
 
     def put_checked(self, data: bytes, check: Callable[[bytes], Checked]) -> Checked:
         """The bytes are written to `.staging/` on a thread while `check` parses them on this one, so the
-        disk write and the validation overlap (file writes and fsync release the GIL); the staged file
+        disk write and the validation overlap (a file write releases the GIL); the staged file
         takes its content key only once the check has passed. A crash leaves at most a staged file,
         which `sweep_staging` removes; a refused file is removed at once."""
         staging = self.root / ".staging"
@@ -156,15 +153,20 @@ class LocalStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise StoreUnavailable(f"cannot write in {staging}: {exc}") from exc
-        written = _WRITERS.submit(_write_fd, fd, data)
+        written = _WRITERS.submit(_write_all, fd, data)
         try:
             checked = check(data)
         except BaseException:
             written.exception()                 # wait for the write, whatever became of it
+            os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
         try:
-            written.result()
+            try:
+                written.result()
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             if checked.data is not data:        # an image became a PDF: keep the PDF, not what was staged
                 tmp.unlink()
                 self.put(checked.data, checked.sha256)
