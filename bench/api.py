@@ -99,7 +99,7 @@ def start_server(url: str, workers: int, data_dir: str) -> tuple[subprocess.Pope
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MOTCUA_DATABASE_URL": url, "MOTCUA_DATA_DIR": data_dir,
-           "MOTCUA_SCAN_INTERVAL_SECONDS": "3600", "MOTCUA_SECRET_KEY": "bench-only-secret-key"}
+           "MOTCUA_SCAN_INTERVAL_SECONDS": "3600", "MOTCUA_SECRET_KEY": "bench-only-secret-key-of-32-bytes-or-more"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port",
                              str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
                             env=env)

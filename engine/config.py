@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +18,14 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     timezone: str = "Asia/Ho_Chi_Minh"
     secret_key: str | None = None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        # HS256 wants a key of at least 32 bytes (RFC 7518 §3.2); a short one is a guessable one.
+        if value is not None and len(value.encode()) < 32:
+            raise ValueError("MOTCUA_SECRET_KEY must be at least 32 bytes long (e.g. `openssl rand -base64 48`)")
+        return value
 
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
