@@ -2,6 +2,7 @@
 Routes hold no business rule; they call engine functions."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -145,7 +146,45 @@ class Observe:
                                            "client": (scope.get("client") or ("",))[0]})
 
 
+class TooLarge:
+    """Starlette's request-body limit answers 413 in plain text before any route runs; say it the way the
+    rest of the application does (problem+json for the API, a page for the console)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        replaced = False
+
+        async def send_own(message):
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 413 and \
+                    dict(message.get("headers", [])).get(b"content-type", b"").startswith(b"text/plain"):
+                replaced = True
+                body, media_type = _too_large(scope["path"])
+                await send({"type": "http.response.start", "status": 413,
+                            "headers": [(b"content-type", media_type), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+            elif not replaced:                    # the plain-text body that followed is dropped
+                await send(message)
+        await self.app(scope, receive, send_own)
+
+
+def _too_large(path: str) -> tuple[bytes, bytes]:
+    limit = settings().max_upload_bytes / (1024 * 1024)
+    title = (f"Dữ liệu gửi lên quá lớn: mỗi tệp tối đa {limit:.0f} MB; hãy quét với độ phân giải thấp hơn "
+             "(200 dpi) hoặc tách thành nhiều tệp")
+    if web.is_console_path(path):
+        html = f'<p class="error" role="alert" data-code="request_too_large">{title}</p>'
+        return html.encode(), b"text/html; charset=utf-8"
+    body = {"type": "urn:motcua:error:request_too_large", "title": title, "status": 413, "detail": "request_too_large"}
+    return json.dumps(body, ensure_ascii=False).encode(), PROBLEM.encode()
+
+
 def _observability(app: FastAPI) -> None:
+    app.add_middleware(TooLarge)
     app.add_middleware(Observe)
 
     @app.get("/healthz", tags=["health"])

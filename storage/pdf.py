@@ -75,9 +75,12 @@ def check_upload(data: bytes, *, max_bytes: int, max_pages: int, media_type: str
     return Checked(pdf, sha256, len(pdf), pages, kind)
 
 
+MIB = 1024 * 1024      # "MB" as people read file sizes: the 20 MB default limit is 20 MiB
+
+
 def _check_size(size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise Rejected("file_too_large", f"Tệp {size / 1e6:.1f} MB vượt giới hạn {max_bytes / 1e6:.0f} MB; hãy "
+        raise Rejected("file_too_large", f"Tệp {size / MIB:.1f} MB vượt giới hạn {max_bytes / MIB:.0f} MB; hãy "
                                          "quét với độ phân giải thấp hơn (200 dpi) hoặc tách thành nhiều tệp")
 
 

@@ -108,7 +108,8 @@ def test_bad_requests_are_clear_and_store_nothing(client, db):
         assert r.headers["content-type"] == "application/problem+json"
     # Far over the limit, the transport refuses the body before it is spooled to disk.
     huge = upload(counter, code, b"%PDF-1.7\n" + b"0" * UPLOAD_BODY_LIMIT)
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
+    assert huge.json()["detail"] == "request_too_large" and "tối đa 20 MB" in huge.json()["title"]
     assert count(db, Document) == 0
 
 

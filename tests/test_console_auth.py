@@ -119,3 +119,18 @@ def test_login_in_the_browser_shows_name_role_and_unit(new_page, shot):
     shot(page, "after-login")
     page.get_by_role("button", name="Đăng xuất").click()
     assert "/login" in page.url
+
+
+def test_a_body_over_the_limit_is_told_in_the_console_s_words():
+    """Starlette's body limit answers in plain English text; the console shows its own message instead."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from api.app import TooLarge
+    inner = Starlette(routes=[Route("/intake", lambda request: PlainTextResponse("Content Too Large", 413),
+                                    methods=["POST"])])
+    with TestClient(TooLarge(inner)) as c:
+        r = c.post("/intake", content=b"x")
+    assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
+    assert "quá lớn" in r.text and "Content Too Large" not in r.text
