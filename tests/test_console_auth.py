@@ -134,3 +134,15 @@ def test_a_body_over_the_limit_is_told_in_the_console_s_words():
         r = c.post("/intake", content=b"x")
     assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
     assert "quá lớn" in r.text and "Content Too Large" not in r.text
+
+
+def test_behind_a_tls_proxy_the_session_cookie_is_https_only(web):
+    from engine.config import set_settings, settings
+    before = settings()
+    set_settings(before.model_copy(update={"public_url": "https://motcua.gialai.gov.vn"}))
+    try:
+        r = sign_in(web, "ts.tp.cv")
+    finally:
+        set_settings(before)
+    assert "Secure" in r.headers["set-cookie"]
+    assert "Secure" not in sign_in(web, "ts.tp.cv").headers["set-cookie"]      # plain http: a test set-up

@@ -142,9 +142,14 @@ def require_role(*roles: str):
     return Depends(check)
 
 
+def _secure(scheme: str | None) -> bool:
+    """Send the cookie over HTTPS only when the console is served over HTTPS: directly, or behind a proxy
+    that ends TLS (then MOTCUA_PUBLIC_URL, the address people use, says https)."""
+    return scheme == "https" or settings().public_url.startswith("https://")
+
+
 def set_session_cookie(response: Response, token: str, request: Request) -> None:
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                        path="/")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=_secure(request.url.scheme), path="/")
 
 
 class RenewSession:
@@ -160,7 +165,7 @@ class RenewSession:
         async def send_with_cookie(message):
             renewed = scope.get("state", {}).get("renewed_session")
             if message["type"] == "http.response.start" and renewed:
-                secure = "; Secure" if scope.get("scheme") == "https" else ""
+                secure = "; Secure" if _secure(scope.get("scheme")) else ""
                 cookie = f"{COOKIE}={renewed}; HttpOnly; Path=/; SameSite=lax{secure}"
                 message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
             await send(message)
