@@ -103,6 +103,21 @@ def shot(request):
     return take
 
 
+def save_pdf_page(pdf: bytes, name: str) -> Path | None:
+    """The first page of a PDF as a PNG beside the screenshots (headless Chromium shows no PDF viewer, so
+    an embedded receipt would otherwise be an empty frame in the artifacts)."""
+    try:
+        import pypdfium2
+    except ImportError:
+        return None
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    document = pypdfium2.PdfDocument(pdf)
+    document[0].render(scale=1.5).to_pil().save(path)
+    document.close()
+    return path
+
+
 def unlabelled_controls(page) -> list[str]:
     """Form controls without an accessible label (label[for], a wrapping label, aria-label(ledby)).
     Hidden inputs and buttons with text are fine."""

@@ -12,7 +12,7 @@ import pytest
 from engine import dossiers as cmd
 from engine.models import Rating
 from tests.api_support import PASSWORD
-from tests.browser_support import unlabelled_controls
+from tests.browser_support import save_pdf_page, unlabelled_controls
 from tests.conftest import vn
 from tests.test_console_dossier import act, markers
 from tests.test_console_intake import choose_procedure, qr_codes
@@ -46,6 +46,7 @@ def test_a_dossier_from_the_counter_to_the_citizen(db, api_clock, new_page, shot
     code = intake(counter, shot)
     receipt = counter.request.get(f"/dossiers/{code}/forms/01.pdf")
     [qr] = qr_codes(receipt.body())
+    save_pdf_page(receipt.body(), "test_a_dossier_from_the_counter_to_the_citizen-receipt-pdf")
 
     api_clock.now += timedelta(minutes=20)     # within the counter's 30-minute idle limit
     specialist = new_page("ts.tp.cv")
