@@ -188,7 +188,7 @@ def demo_passwords(out: Console) -> None:
             digest = hash_password(path.read_text().strip())
             for u in waiting:
                 u.password_hash = digest
-    out.print(f"đăng nhập bằng ts.admin, ts.motcua, pp.motcua, pp.cv, ts.nv.gs… (danh sách: motcua users list) "
+    out.print(f"đăng nhập bằng xts.motcua, xts.cv, xts.ld (việc hôm nay), ts.nv.gs, ts.admin… (danh sách: motcua users list) "
               f"/ mật khẩu trong {path}")
 
 
