@@ -188,8 +188,8 @@ def demo_passwords(out: Console) -> None:
             digest = hash_password(path.read_text().strip())
             for u in waiting:
                 u.password_hash = digest
-    out.print(f"đăng nhập bằng xts.motcua, xts.cv, xts.ld (việc hôm nay), ts.nv.gs, ts.admin… (danh sách: motcua users list) "
-              f"/ mật khẩu trong {path}")
+    out.print(f"đăng nhập bằng xts.motcua, xts.cv, xts.ld (việc hôm nay), ts.nv.gs, ts.admin… "
+              f"(danh sách: motcua users list) / mật khẩu trong {path}")
 
 
 SCENARIOS = [certified_copy_same_day, construction_permit, birth_registration_refused, commune_in_progress,
