@@ -413,13 +413,14 @@ def dossier_forms(*, received_at: datetime, event_kinds: set[str], extended: boo
     return found
 
 
-def render_intake_form(*, data: dict[str, Any], now: datetime) -> bytes:
+def render_intake_form(*, data: dict[str, Any], now: datetime, place: str | None = None) -> bytes:
     """Form 02 (incomplete) or 03 (refused) at intake, from the data of the IncompleteDossier or
-    Inadmissible error: no dossier exists, so the set is the one in force at `now`."""
+    Inadmissible error: no dossier exists, so the set is the one in force at `now`. `place`: where the
+    counter is (org.place of the officer's unit), for the dated line."""
     number = data.get("form")
     if number not in ("02", "03"):
         raise InvalidInput("Chỉ in được mẫu 02 hoặc 03 khi chưa tiếp nhận hồ sơ", code="form_unknown")
-    return _render(lambda: forms.render(forms_set(now), number, {**data, "issued_at": _local(now)}))
+    return _render(lambda: forms.render(forms_set(now), number, {**data, "issued_at": _local(now), "place": place}))
 
 
 def render_tracking_book(db: Session, *, unit_code: str, start: date, end: date, now: datetime | None = None) -> bytes:
@@ -448,8 +449,9 @@ def _local(value: datetime | str | None) -> str | None:
 
 def _base(db: Session, d: Dossier) -> dict[str, Any]:
     rules = version_info(db, d.procedure_version_id).rules
+    receiving = org.unit(db, d.receiving_unit_id)
     return {"code": d.code, "procedure": {"code": rules.code, "name": rules.name}, "applicant": d.applicant,
-            "unit": org.unit(db, d.receiving_unit_id).name, "received_at": _local(d.received_at),
+            "unit": receiving.name, "place": org.place(db, receiving), "received_at": _local(d.received_at),
             "appointment": _local(d.due_at)}
 
 
@@ -478,7 +480,8 @@ def _receipt_form(db: Session, d: Dossier) -> dict[str, Any]:
     if rules.cutoff:
         limit += f" (nhận sau {rules.cutoff:%H:%M} thì trả trong ngày làm việc tiếp theo)"
     qr = forms.qr_payload(d.code, rules.code, d.applicant["citizen_id"], base_url=settings().public_url)
-    return data | {"officer": _user_name(db, d.received_by_id), "channel": CHANNELS_VI.get(d.channel, d.channel),
+    return data | {"place": org.place(db, org.unit(db, d.receiving_unit_id)),
+                   "officer": _user_name(db, d.received_by_id), "channel": CHANNELS_VI.get(d.channel, d.channel),
                    "time_limit": limit, "qr": qr}
 
 

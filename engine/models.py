@@ -55,6 +55,8 @@ class Unit(Base):
     valid_from: Mapped[date | None] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The place name (địa danh) its documents are dated at, "Tây Sơn, ngày …"; units inherit their parent's.
+    place: Mapped[str | None] = mapped_column(String(128))
 
     parent: Mapped[Unit | None] = relationship(remote_side="Unit.id")
 

@@ -57,6 +57,7 @@ def _upsert_unit(db, spec, parent, org_set, data, default_hours) -> Unit:
     unit.valid_from = data.get("valid_from")
     unit.valid_to = data.get("valid_to")
     unit.sample = bool(spec.get("sample", False))
+    unit.place = spec.get("place")
     db.add(unit)
     db.flush()
     return unit
@@ -97,6 +98,7 @@ class UnitInfo:
     office_hours: str | None
     one_stop: bool
     fields: tuple[str, ...]
+    place: str | None = None
 
 
 _CACHE_SECONDS = 60.0
@@ -113,8 +115,8 @@ def _units(db: Session) -> tuple[dict[int, UnitInfo], dict[str, UnitInfo]]:
     if hit and time.monotonic() - hit[0] < _CACHE_SECONDS:
         return hit[1], hit[2]
     rows = db.execute(select(Unit.id, Unit.code, Unit.name, Unit.level, Unit.parent_id, Unit.agency_code,
-                             Unit.office_hours, Unit.one_stop, Unit.fields)).all()
-    by_id = {r.id: UnitInfo(*r[:-1], tuple(r.fields or ())) for r in rows}
+                             Unit.office_hours, Unit.one_stop, Unit.fields, Unit.place)).all()
+    by_id = {r.id: UnitInfo(*r[:8], tuple(r.fields or ()), r.place) for r in rows}
     by_code = {u.code: u for u in by_id.values()}
     _cache[key] = (time.monotonic(), by_id, by_code)
     return by_id, by_code
@@ -153,12 +155,21 @@ def agency_of(db: Session, u: UnitInfo) -> UnitInfo:
 
 
 def agency_code(db: Session, u: UnitInfo) -> str:
+    return _inherited(db, u, "agency_code") or u.code
+
+
+def place(db: Session, u: UnitInfo) -> str | None:
+    """The place name the unit's documents are dated at: its own or its nearest ancestor's."""
+    return _inherited(db, u, "place")
+
+
+def _inherited(db: Session, u: UnitInfo, attribute: str):
     node: UnitInfo | None = u
     while node is not None:
-        if node.agency_code:
-            return node.agency_code
+        if getattr(node, attribute):
+            return getattr(node, attribute)
         node = unit(db, node.parent_id) if node.parent_id else None
-    return u.code
+    return None
 
 
 def all_units(db: Session) -> list[UnitInfo]:

@@ -94,3 +94,18 @@ def test_result_document():
                                         "unit": "UBND thị trấn Phú Phong", "signed_by": "Hồ Văn Tâm"}))
     for expected in (f"{CODE}-KQ1", "Giấy khai sinh (bản chính)", "Hồ Văn Tâm", "Đăng ký khai sinh"):
         assert squash(expected) in text, expected
+
+
+def test_a_dossier_s_forms_are_dated_at_its_unit_s_place(db, users):
+    """The place name (địa danh) comes from the organisation data, inherited by departments: a dossier
+    received at the district office is dated 'Tây Sơn, ngày …', one at Phú Phong town 'Phú Phong, ngày …'."""
+    from engine import dossiers as cmd
+    from engine.documents import render_form
+    from tests.conftest import vn
+    applicant = {"full_name": "Nguyễn Văn An", "citizen_id": "052088004321"}
+    for officer, place in (("ts.motcua", "Tây Sơn"), ("pp.motcua", "Phú Phong")):
+        code = cmd.receive(db, actor=users[officer], procedure_code="2.000815", applicant=applicant,
+                           components=["TP1"], now=vn(2025, 4, 24, 9, 0)).dossier.code
+        assert squash(f"{place}, ngày 24 tháng 04 năm 2025") in text_of(render_form(db, code=code, form="01",
+                                                                             now=vn(2025, 4, 24, 9, 5)))
+    db.rollback()

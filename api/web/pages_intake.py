@@ -365,10 +365,10 @@ def received(request: Request, code: Code, viewer: Counter, db: Session) -> Resp
 
 @router.post("/intake/forms/{form}.pdf")
 def intake_form_pdf(form: Annotated[str, Path(pattern=r"^0[23]$")], viewer: Counter, request_form: IntakeForm,
-                    now: Now) -> Response:
+                    db: Session, now: Now) -> Response:
     """Form 02 (supplement request) or 03 (refusal) of an intake that was not received."""
     data = form_data(viewer, str(request_form.get("token") or ""), form, now)
-    pdf = documents.render_intake_form(data=data, now=now)
+    pdf = documents.render_intake_form(data=data, now=now, place=org.place(db, viewer.unit))
     return _pdf(pdf, f"mau-{form}.pdf")
 
 
