@@ -195,13 +195,11 @@ def version_for(db: Session, code: str, on: date) -> ProcedureVersion:
                        data={"form": "03", "reason": f"Thủ tục {code} không có hiệu lực vào ngày {on:%d/%m/%Y}"})
 
 
-def procedure_names(db: Session) -> list[tuple[str, str]]:
-    """(code, name) of every procedure in the catalog, the newest version's name, by code."""
-    names: dict[str, str] = {}
-    for code, name in db.execute(select(ProcedureVersion.code, ProcedureVersion.name)
-                                 .order_by(ProcedureVersion.code, ProcedureVersion.version)):
-        names[code] = name
-    return list(names.items())
+def procedure_names(db: Session) -> dict[str, str]:
+    """Procedure code → the name of its newest version, in code order."""
+    rows = db.execute(select(ProcedureVersion.code, ProcedureVersion.name)
+                      .order_by(ProcedureVersion.code, ProcedureVersion.version)).all()
+    return {code: name for code, name in rows}
 
 
 def get_version(db: Session, version_id: int) -> ProcedureVersion:

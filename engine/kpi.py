@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session
 
 from engine import org
 from engine.accountability import subtree_ids
+from engine.catalog import procedure_names
 from engine.config import settings
 from engine.errors import InvalidInput, MotcuaError
 from engine.models import Document, Dossier, DossierDocument, Feedback, Payment, ProcedureVersion, Rating, WorkFile
@@ -328,12 +329,6 @@ def catalog_facts(db: Session) -> CatalogFacts:
                 word, bit = bits[c["code"]]
                 masks[word] = masks.get(word, 0) | bit
     return CatalogFacts(frozenset(fee_versions), bits, required, optional)
-
-
-def procedure_names(db: Session) -> dict[str, str]:
-    """Procedure code -> name of its newest version."""
-    rows = db.execute(select(PV.c.code, PV.c.name).order_by(PV.c.version)).all()
-    return {code: name for code, name in rows}
 
 
 def _facts_table(facts: CatalogFacts):

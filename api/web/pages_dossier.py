@@ -95,7 +95,7 @@ def dossier_list(request: Request, viewer: CurrentViewer, db: Session, now: Now,
         more = "/dossiers?" + urlencode({**kept, **({"limit": limit} if limit != 50 else {}), "cursor": next_cursor})
     return render(request, "dossier_list.html", viewer, status_code=422 if errors else 200, active="dossiers",
                   items=items, more=more, filters=filters, errors=errors, statuses=DOSSIER_STATUSES,
-                  procedures=procedure_names(db), units=_units_of(db, viewer), continued=bool(cursor),
+                  procedures=procedure_names(db).items(), units=_units_of(db, viewer), continued=bool(cursor),
                   moved=moved)
 
 

@@ -27,7 +27,7 @@ def inbox(request: Request, db: Session, now: Now,
     filters = {"procedure": procedure, "q": q}
     return render(request, "inbox.html", viewer, active="inbox", items=found["items"], counts=found["counts"],
                   total=sum(found["counts"].values()), state=state, filters=filters, states=SLA_STATES,
-                  procedures=procedure_names(db), state_link=lambda s: _link(filters, s))
+                  procedures=procedure_names(db).items(), state_link=lambda s: _link(filters, s))
 
 
 def _link(filters: dict[str, str], state: str) -> str:
