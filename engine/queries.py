@@ -217,10 +217,10 @@ def inbox(db: Session, user: User, *, now: datetime, state: str | None = None, p
         .order_by(S.c.due_at.is_(None), S.c.due_at, S.c.id))
     if procedure:
         query = query.where(ProcedureVersion.code == procedure)
-    needle = _fold(search or "")
+    needle = fold(search or "")
     items, counts = [], {k: 0 for k in ("on_track", "due_soon", "overdue")}
     for r in db.execute(query):
-        if needle and needle not in _fold(r.code) and needle not in _fold(r.applicant["full_name"]):
+        if needle and needle not in fold(r.code) and needle not in fold(r.applicant["full_name"]):
             continue
         sla = sla_state(r.due_at, now, r.unit_id, db)
         counts[sla] += 1
@@ -232,8 +232,9 @@ def inbox(db: Session, user: User, *, now: datetime, state: str | None = None, p
     return {"items": items, "counts": counts}
 
 
-def _fold(text: str) -> str:
-    """Lower case without diacritics ("Nguyễn" → "nguyen"): how people type a name into a search box."""
+def fold(text: str) -> str:
+    """Lower case without diacritics ("Nguyễn" → "nguyen", "Chứng thực" → "chung thuc"): how people type
+    into a search box."""
     decomposed = unicodedata.normalize("NFD", text.strip().casefold().replace("đ", "d"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

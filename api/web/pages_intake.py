@@ -9,7 +9,6 @@ incomplete or inadmissible dossier is not received: the page lists what is missi
 form 02 or 03, rendered from the engine's error data."""
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
@@ -29,7 +28,7 @@ from engine.auth import secret_key
 from engine.config import settings
 from engine.errors import Inadmissible, IncompleteDossier, InvalidInput, MotcuaError, NotFound
 from engine.models import ProcedureVersion
-from engine.queries import check_visible, find_dossier
+from engine.queries import check_visible, find_dossier, fold
 
 router = APIRouter(include_in_schema=False)
 Counter = Annotated[Viewer, require_role("counter")]
@@ -49,12 +48,6 @@ FORM_TOKEN_HOURS = 4
 
 # --- procedures -------------------------------------------------------------------------------------
 
-def _fold(text: str) -> str:
-    """Lower case without diacritics, so that "chung thuc" finds "Chứng thực"."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch)).lower()
-
-
 def _latest_procedures(db) -> list[ProcedureVersion]:
     """The newest version of every procedure (as the API lists them)."""
     latest: dict[str, ProcedureVersion] = {}
@@ -64,10 +57,10 @@ def _latest_procedures(db) -> list[ProcedureVersion]:
 
 
 def search_procedures(db, query: str) -> list[ProcedureVersion]:
-    words = _fold(query).split()
+    words = fold(query).split()
     if not words:
         return []
-    found = [v for v in _latest_procedures(db) if all(w in _fold(f"{v.code} {v.name}") for w in words)]
+    found = [v for v in _latest_procedures(db) if all(w in fold(f"{v.code} {v.name}") for w in words)]
     return found[:SEARCH_LIMIT]
 
 
