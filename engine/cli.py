@@ -8,15 +8,13 @@ from functools import wraps
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from engine.config import settings
-from engine.errors import InvalidInput, MotcuaError
+from engine.cli_support import err, fail, out
+from engine.errors import MotcuaError
 
 # Wide tables when the output is a file or a pipe; the terminal's width otherwise.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _handle_errors(fn):
@@ -24,12 +22,8 @@ def _handle_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except InvalidInput as exc:
-            err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
-            sys.exit(2)
         except MotcuaError as exc:
-            err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
-            sys.exit(1)
+            fail(exc)
     return wrapper
 
 

@@ -6,17 +6,14 @@ import sys
 from datetime import timedelta
 
 import click
-from rich.console import Console
 
+from engine.cli_support import fail, out
 from engine.errors import MotcuaError
 
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(exc: MotcuaError) -> None:
-    err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
-    sys.exit(1)
+    fail(exc, bad_usage=())          # a store or configuration problem: the command ran and found it
 
 
 @click.group("docs")

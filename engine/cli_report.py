@@ -4,17 +4,14 @@ format not accepted, an unknown unit)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from engine.cli_support import fail, out
 from engine.errors import InvalidInput, MotcuaError, NotFound
 
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _period(ctx, param, value: str) -> str:
@@ -40,12 +37,8 @@ def _run(fn):
 def _guard(fn):
     try:
         return fn()
-    except (InvalidInput, NotFound) as exc:
-        err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
-        sys.exit(2)
     except MotcuaError as exc:
-        err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
-        sys.exit(1)
+        fail(exc, bad_usage=(InvalidInput, NotFound))
 
 
 def _write(data: bytes, out_file: Path | None, default_name: str) -> None:

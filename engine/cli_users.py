@@ -5,13 +5,11 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from engine.cli_support import fail, out
 from engine.errors import InvalidInput, MotcuaError, NotFound
 
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @click.group("users")
@@ -51,10 +49,6 @@ def users_set_password(username: str, password_stdin: bool) -> None:
     try:
         with session_scope() as s:
             set_password(s, username=username, password=password, now=utcnow())
-    except (InvalidInput, NotFound) as exc:
-        err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
-        sys.exit(2)
     except MotcuaError as exc:
-        err.print(f"[red]Lỗi:[/red] {exc.message} ({exc.code})")
-        sys.exit(1)
+        fail(exc, bad_usage=(InvalidInput, NotFound))
     out.print(f"đã đặt mật khẩu cho {username}")
