@@ -95,7 +95,7 @@ def check_pdf(data: bytes, *, max_pages: int) -> int:
         raise Rejected("pdf_truncated", "Tệp PDF không trọn vẹn (bị cắt cụt khi lưu hoặc tải lên); hãy lưu lại "
                                         "tệp rồi tải lên lại")
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
+        reader = PdfReader(_source(data), strict=False)
         if reader.is_encrypted:
             raise Rejected("pdf_encrypted", "Tệp PDF được mã hóa hoặc đặt mật khẩu; hãy gỡ mật khẩu (in lại "
                                             "thành PDF) rồi tải lên lại")
@@ -112,6 +112,13 @@ def check_pdf(data: bytes, *, max_pages: int) -> int:
         raise Rejected("pdf_too_many_pages", f"Tệp PDF có {pages} trang, vượt giới hạn {max_pages} trang; hãy "
                                              "tách thành nhiều tệp")
     return pages
+
+
+def _source(data: bytes) -> io.BufferedReader:
+    """The bytes as a file for pypdf, without copying them. pypdf sizes a BytesIO with getbuffer(), which
+    makes the BytesIO copy the bytes it was sharing (3 MB for a 3 MB scan, about a fifth of the check's
+    time); a buffered reader on top has no getbuffer, so pypdf seeks to the end instead."""
+    return io.BufferedReader(io.BytesIO(data))
 
 
 # Keys and action types that run code or carry other files. Checked on every dictionary, wherever it

@@ -2,6 +2,7 @@
 (moto's, through the minio SDK)."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import urllib.request
@@ -96,6 +97,24 @@ def test_local_put_checked_gives_the_key_only_after_the_check(local_store):
     local_store.put_checked(DATA, check)
     assert seen["object during check"] is None
     assert local_store.get(KEY) == DATA and list((local_store.root / ".staging").iterdir()) == []
+
+
+@pytest.mark.parametrize("dsync", [True, False], ids=["O_DSYNC", "no O_DSYNC"])
+def test_local_put_checked_syncs_the_bytes_before_they_take_their_key(local_store, monkeypatch, dsync):
+    """The staged write is durable before the rename: written on a file opened O_DSYNC, or fsynced after
+    the write where the platform has no such flag."""
+    from storage import objects
+    events = []
+    write_all, fsync = objects._write_all, os.fsync
+    monkeypatch.setattr(objects, "_DSYNC", os.O_DSYNC if dsync else 0)
+    monkeypatch.setattr(objects, "_write_all", lambda fd, data: (
+        events.append(("write", bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DSYNC))), write_all(fd, data)))
+    monkeypatch.setattr(objects.os, "fsync", lambda fd: (events.append(("fsync", local_store.stat(KEY))), fsync(fd)))
+    local_store.put_checked(DATA, _kept)
+    staged_sync = [("write", True)] if dsync else [("write", False), ("fsync", None)]
+    assert events[:len(staged_sync)] == staged_sync          # then only the directory's sync, after the rename
+    assert all(kind == "fsync" and obj is not None for kind, obj in events[len(staged_sync):])
+    assert local_store.get(KEY) == DATA
 
 
 def test_local_staged_files_of_a_crash_are_swept_after_the_grace(local_store):
