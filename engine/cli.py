@@ -27,7 +27,37 @@ def _handle_errors(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; a failed query on a database whose schema is missing or older than the code ends
+    with what to run instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.exc import DBAPIError
+        try:
+            return super().invoke(ctx)
+        except DBAPIError:
+            _check_database()
+            raise
+
+
+def _check_database() -> None:
+    """Exit with a message when the database cannot be reached or its schema is not this code's; return
+    when both are fine."""
+    from sqlalchemy.exc import DBAPIError
+    from engine.migrate import schema_problem
+    try:
+        problem = schema_problem()
+    except DBAPIError as unreachable:
+        err.print(f"[red]Lỗi:[/red] không kết nối được cơ sở dữ liệu {_safe_url()} "
+                  f"(cannot reach the database): {unreachable.orig} (database_unreachable)")
+        sys.exit(1)
+    if problem:
+        err.print(f"[red]Lỗi:[/red] {problem}; hãy chạy `motcua db upgrade` (run `motcua db upgrade`) "
+                  "(schema_outdated)")
+        sys.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """motcua: one-stop (một cửa) dossier workflow engine."""
 
@@ -59,6 +89,7 @@ def serve(host: str, port: int) -> None:
     """Start the HTTP API (uvicorn), with JSON logs (citizen IDs and phone numbers masked)."""
     import uvicorn
     from api.logs import configure
+    _check_database()           # every request would fail: say so once, before listening
     configure()
     uvicorn.run("api.app:app", host=host, port=port, log_config=None)
 

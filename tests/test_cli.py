@@ -67,3 +67,27 @@ def test_demo_is_safe_to_run_twice(tmp_path):
     second = motcua("demo", env=env)
     assert second.returncode == 0 and "already present (8)" in second.stdout
     assert motcua("audit", "verify", env=env).returncode == 0
+
+
+@pytest.mark.skipif(IS_PG, reason="each case makes its own SQLite file; run once")
+def test_a_database_without_the_schema_says_to_upgrade(tmp_path):
+    from engine.migrate import upgrade
+    empty = {"MOTCUA_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    r = motcua("dossier", "show", "XTS-250424-0001", env=empty)
+    assert r.returncode == 1 and "schema_outdated" in r.stderr and "motcua db upgrade" in r.stderr
+    assert "Traceback" not in r.stderr
+    old_url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(old_url, "0005")
+    r = motcua("serve", "--port", "1", env={"MOTCUA_DATABASE_URL": old_url})      # refuses before listening
+    assert r.returncode == 1 and "0005" in r.stderr and "0006" in r.stderr and "motcua db upgrade" in r.stderr
+    assert motcua("db", "upgrade", env={"MOTCUA_DATABASE_URL": old_url}).returncode == 0
+    r = motcua("dossier", "show", "XTS-250424-0001", env={"MOTCUA_DATABASE_URL": old_url})
+    assert r.returncode == 1 and "Không tìm thấy hồ sơ" in r.stderr                # upgraded: an ordinary answer
+
+
+@pytest.mark.skipif(IS_PG, reason="no database is touched; run once")
+def test_an_unreachable_database_is_named_without_a_traceback():
+    r = motcua("dossier", "show", "XTS-250424-0001",
+               env={"MOTCUA_DATABASE_URL": "postgresql+psycopg://motcua:secret@127.0.0.1:1/motcua"})
+    assert r.returncode == 1 and "database_unreachable" in r.stderr and "127.0.0.1:1" in r.stderr
+    assert "secret" not in r.stderr and "Traceback" not in r.stderr
