@@ -547,6 +547,17 @@ def claim(db: Session, *, code: str, actor: User, step_id: int | None = None, no
     return step
 
 
+def may_assign(actor: User, step: Step) -> bool:
+    """A leader of the step's unit gives any of its steps to one official; the counter its own steps."""
+    return actor.unit_id == step.unit_id and (actor.role == "leader" or actor.role == step.role == "counter")
+
+
+def assignees(db: Session, step: Step) -> list[User]:
+    """Who a step may be given to: the active officials of its role in its unit."""
+    return list(db.scalars(select(User).where(User.unit_id == step.unit_id, User.role == step.role, User.active)
+                           .order_by(User.full_name)))
+
+
 def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int | None = None,
            now: datetime | None = None, expected_version: int | None = None) -> Record:
     """A leader (or the counter, for counter steps) of the step's unit gives it to one official."""
@@ -556,8 +567,7 @@ def assign(db: Session, *, code: str, actor: User, assignee: User, step_id: int 
         (candidates[0] if len(candidates) == 1 else None)
     if step is None:
         raise InvalidInput("Hãy chỉ rõ bước đang chờ cần phân công (step_id)", code="step_ambiguous")
-    may_assign = actor.role == "leader" or (actor.role == "counter" and step.role == "counter")
-    if actor.unit_id != step.unit_id or not may_assign:
+    if not may_assign(actor, step):
         raise Forbidden("Chỉ lãnh đạo đơn vị xử lý bước này được phân công", code="cannot_assign")
     if assignee.unit_id != step.unit_id or assignee.role != step.role or not assignee.active:
         raise InvalidInput(f"{assignee.full_name} không phải {ROLE_NAMES.get(step.role)} của đơn vị xử lý "
@@ -764,24 +774,29 @@ def step_actions(dossier: Dossier, user: User) -> dict[int, list[str]]:
     rules = rules_of(dossier.procedure_version)
     found: dict[int, list[str]] = {}
     for step in (s for s in dossier.steps if s.state == "ready"):
-        if user.role != step.role or user.unit_id != step.unit_id or step.assignee_id not in (None, user.id):
-            continue
-        kind = rules.step(step.bpmn_id).get("kind")
-        decisions = rules.step(step.bpmn_id).get("decisions") or {}
-        if kind == "supplement":
-            actions = {"record_supplement"}
-        elif kind in ("return", "return_refusal"):
-            actions = {"return"}
-        else:
-            actions = {"complete", "transfer"}
-            if step.assignee_id is None:
-                actions.add("claim")
-            if "bo_sung" in decisions:
-                actions.add("request_supplement")
-            if "tu_choi" in decisions:
-                actions.add("refuse")
-        found[step.id] = sorted(actions)
+        actions = {"assign"} if may_assign(user, step) else set()
+        if user.role == step.role and user.unit_id == step.unit_id and step.assignee_id in (None, user.id):
+            actions |= _handler_actions(rules.step(step.bpmn_id), step)
+        if actions:
+            found[step.id] = sorted(actions)
     return found
+
+
+def _handler_actions(rule: dict, step: Step) -> set[str]:
+    """What the official handling a ready step may do on it."""
+    kind, decisions = rule.get("kind"), rule.get("decisions") or {}
+    if kind == "supplement":
+        return {"record_supplement"}
+    if kind in ("return", "return_refusal"):
+        return {"return"}
+    actions = {"complete", "transfer"}
+    if step.assignee_id is None:
+        actions.add("claim")
+    if "bo_sung" in decisions:
+        actions.add("request_supplement")
+    if "tu_choi" in decisions:
+        actions.add("refuse")
+    return actions
 
 
 def available_actions(dossier: Dossier, user: User) -> list[str]:

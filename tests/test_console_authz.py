@@ -42,7 +42,8 @@ def world(db, users, api_clock):
 def requests_for(w: dict) -> dict[tuple[str, str], tuple[str, str, dict]]:
     """(method, route) → (method, url, form data) aimed at the Tây Sơn dossier."""
     code, step = w["code"], w["step"]
-    acts = {"claim": {}, "complete": {"decision": "dat"}, "request-supplement": {"missing": "TP1"},
+    acts = {"assign": {"assignee": "ts.tp.cv"}, "claim": {}, "complete": {"decision": "dat"},
+            "request-supplement": {"missing": "TP1"},
             "refuse": {"reason": "Không thuộc thẩm quyền"}, "transfer": {"to_unit": "XTS-VHXH"}}
     table = {
         ("GET", "/"): ("GET", "/", {}),

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from engine import dossiers as cmd
-from engine.models import Dossier, Event, Step
+from engine.models import Dossier, Event, OutboxMessage, Step
 from tests.browser_support import unlabelled_controls
 from tests.conftest import vn
 
@@ -182,6 +182,38 @@ def test_bad_input_is_shown_at_its_field_and_writes_nothing(db, users, api_clock
     r = post(leader, f"/dossiers/{code}/stop", {"reason": ""}, htmx=False)     # plain post: the whole page
     assert r.status_code == 422 and "<html" in r.text and 'id="stop-reason-error"' in r.text
     assert state(db, code) == (1, "processing", ["tham_dinh"]) and event_count(db, code) == events
+
+
+def test_the_leader_assigns_a_step_to_one_of_the_units_specialists(db, users, api_clock, console):
+    code = receive(db, users, api_clock.now)
+    step = ready_step(db, code, "tham_dinh")
+    leader = console("ts.tp.ld")
+    page = leader.get(f"/dossiers/{code}")
+    form = page.text[page.text.index(f'id="action-assign-{step}"'):]
+    form = form[:form.index("</section>")]
+    # Exactly the unit's active specialists: not its leader, not another department's specialist.
+    assert re.findall(r'<option value="([^"]+)"', form) == ["ts.tp.cv", "ts.tp.cv2"]
+    assert f'id="action-assign-{step}"' not in console("ts.tp.cv").get(f"/dossiers/{code}").text
+    events = event_count(db, code)
+    r = post(leader, f"/dossiers/{code}/steps/{step}/assign", {"assignee": "ts.ktht.cv", "expected_version": 1})
+    assert r.status_code == 422 and f'id="assign-{step}-assignee-error"' in r.text
+    r = post(leader, f"/dossiers/{code}/steps/{step}/assign", {"assignee": "", "expected_version": 1})
+    assert r.status_code == 422 and "Chọn người được phân công" in r.text
+    assert state(db, code) == (1, "processing", ["tham_dinh"]) and event_count(db, code) == events
+    r = post(leader, f"/dossiers/{code}/steps/{step}/assign", {"assignee": "ts.tp.cv2", "expected_version": 1})
+    assert r.status_code == 200 and r.headers["HX-Redirect"] == f"/dossiers/{code}?done=assign"
+    assert "Đã phân công bước" in leader.get(r.headers["HX-Redirect"]).text
+    db.expire_all()
+    assert db.get(Step, step).assignee_id == users["ts.tp.cv2"].id
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)
+                     .where(OutboxMessage.recipient == users["ts.tp.cv2"].email)) == 1
+    db.commit()
+    # The step is now the chosen specialist's: the other sees no action on it, the chosen one completes it.
+    assert f"/steps/{step}/complete" not in console("ts.tp.cv").get(f"/dossiers/{code}").text
+    chosen = console("ts.tp.cv2")
+    assert f"/steps/{step}/complete" in chosen.get(f"/dossiers/{code}").text
+    r = post(chosen, f"/dossiers/{code}/steps/{step}/complete", {"decision": "dat", "expected_version": 2})
+    assert r.status_code == 200 and state(db, code)[1:] == ("processing", ["phe_duyet"])
 
 
 def test_a_stale_page_gets_the_conflict_message(db, users, api_clock, console):

@@ -19,7 +19,7 @@ from engine.accountability import subtree_ids
 from engine.catalog import procedure_names
 from engine.config import settings
 from engine.errors import InvalidInput, MotcuaError
-from engine.models import DOSSIER_STATUSES
+from engine.models import DOSSIER_STATUSES, Step
 from engine.queries import check_visible, dossier_detail, dossier_diagram, list_dossiers
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +31,7 @@ Text = Annotated[str, Form(max_length=2000)]
 Choices = Annotated[list[str], Form(max_length=50)]
 
 # What the page says after an action succeeded (?done=…).
-DONE_VI = {"claim": "Bạn đã nhận xử lý bước này.", "complete": "Đã hoàn thành bước và chuyển bước tiếp theo.",
+DONE_VI = {"claim": "Bạn đã nhận xử lý bước này.", "assign": "Đã phân công bước; người được giao đã được báo.", "complete": "Đã hoàn thành bước và chuyển bước tiếp theo.",
            "request_supplement": "Đã yêu cầu công dân bổ sung hồ sơ; thời hạn giải quyết tạm dừng.",
            "record_supplement": "Đã ghi nhận hồ sơ bổ sung; thời hạn giải quyết tính tiếp.",
            "refuse": "Đã đề xuất từ chối; hồ sơ chuyển lãnh đạo xem xét.",
@@ -60,8 +60,8 @@ FIELD_OF = {"decision_invalid": "decision", "use_request_supplement": "decision"
             "supplement_details_missing": "missing", "refusal_reason_missing": "reason",
             "extension_reason_missing": "reason", "extension_not_later": "new_due", "extension_too_long": "new_due",
             "stop_reason_missing": "reason", "transfer_same_unit": "to_unit", "unknown_unit": "to_unit",
-            "unknown_component": "components"}
-STEP_ACTIONS = ("claim", "complete", "request_supplement", "refuse", "transfer", "record_supplement", "return")
+            "unknown_component": "components", "assignee_invalid": "assignee", "unknown_user": "assignee"}
+STEP_ACTIONS = ("assign", "claim", "complete", "request_supplement", "refuse", "transfer", "record_supplement", "return")
 # Step actions posted without the step: the engine finds the dossier's one supplement or return step.
 DOSSIER_ROUTES = {"record_supplement": "supplement", "return": "return"}
 # Decisions with their own action (complete_step refuses them): not offered in the completion form.
@@ -172,7 +172,8 @@ def _page(db, detail: dict[str, Any]) -> dict[str, Any]:
                                              extended=bool(detail["extension"])),
             "markers": {"done": sorted(done), "current": sorted(current),
                         "open": detail["status"] not in ("returned", "refused", "stopped")},
-            "action_forms": _action_forms(detail), "units": org.all_units(db), "labels": LABELS,
+            "action_forms": _action_forms(detail, _assignees(db, detail)), "units": org.all_units(db),
+            "labels": LABELS,
             "errors_for": {}, "values_for": {}}
 
 
@@ -180,7 +181,13 @@ def _masked(citizen_id: str) -> str:
     return "•" * max(len(citizen_id) - 4, 0) + citizen_id[-4:]
 
 
-def _action_forms(detail: dict[str, Any]) -> list[dict[str, Any]]:
+def _assignees(db, detail: dict[str, Any]) -> dict[int, list[tuple[str, str]]]:
+    """For each step the viewer may assign, the officials it may go to: (username, name)."""
+    return {s["id"]: [(u.username, u.full_name) for u in cmd.assignees(db, db.get(Step, s["id"]))]
+            for s in detail["steps"] if "assign" in s["actions"]}
+
+
+def _action_forms(detail: dict[str, Any], assignees: dict[int, list[tuple[str, str]]]) -> list[dict[str, Any]]:
     """One form per action the viewer may take now: the step actions on the step they concern, then
     the dossier's own (extend, stop)."""
     forms, base = [], f"/dossiers/{quote(detail['code'])}"
@@ -190,8 +197,9 @@ def _action_forms(detail: dict[str, Any]) -> list[dict[str, Any]]:
                "record_supplement": [(c["code"], f"{c['code']} — {c['name']}") for c in components]}
     for step in detail["steps"]:
         for action in (a for a in STEP_ACTIONS if a in step["actions"]):
+            choices = assignees.get(step["id"]) if action == "assign" else options.get(action)
             form = {"key": f"{action}-{step['id']}", "action": action, "step": step,
-                    "url": f"{base}/steps/{step['id']}/{action.replace('_', '-')}", "options": options.get(action),
+                    "url": f"{base}/steps/{step['id']}/{action.replace('_', '-')}", "options": choices,
                     "decisions": {k: v for k, v in step["decisions"].items() if k not in OWN_ACTION_DECISIONS}}
             if action in DOSSIER_ROUTES:
                 form |= {"key": action, "url": f"{base}/{DOSSIER_ROUTES[action]}"}
@@ -203,6 +211,19 @@ def _action_forms(detail: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # --- actions ----------------------------------------------------------------------------------------
+
+@router.post("/dossiers/{code}/steps/{step_id}/assign")
+def assign(request: Request, code: Code, step_id: RowId, viewer: CurrentViewer, db: Session, now: Now,
+           assignee: Annotated[str, Form(max_length=64)] = "", expected_version: Version = None) -> Response:
+    values = {"assignee": assignee, "expected_version": expected_version}
+
+    def run():
+        if not assignee:
+            raise InvalidInput("Chọn người được phân công", code="assignee_missing", data={"field": "assignee"})
+        cmd.assign(db, code=code, actor=viewer.user, assignee=org.user_by_username(db, assignee), step_id=step_id,
+                   now=now, expected_version=expected_version)
+    return _act(request, db, viewer, now, code, "assign", f"assign-{step_id}", values, run)
+
 
 @router.post("/dossiers/{code}/steps/{step_id}/claim")
 def claim(request: Request, code: Code, step_id: RowId, viewer: CurrentViewer, db: Session, now: Now,
