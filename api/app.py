@@ -2,6 +2,7 @@
 Routes hold no business rule; they call engine functions."""
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import time
@@ -198,7 +199,14 @@ def _observability(app: FastAPI) -> None:
         return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        token = settings().metrics_token
+        given = request.headers.get("authorization", "")
+        if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            refused = problem(401, "Cần mã truy cập số liệu đo: Authorization: Bearer <MOTCUA_METRICS_TOKEN> "
+                                   "(metrics need the bearer token)", "metrics_token_required")
+            refused.headers["WWW-Authenticate"] = "Bearer"
+            return refused
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # its lookup page (`{public_url}/tra-cuu?…`), so it must be the public address, not an internal one.
     public_url: str = "http://localhost:8000"
 
+    # Prometheus metrics: with a token set, /metrics answers only `Authorization: Bearer <token>` (the
+    # request counts by route tell outsiders how busy each office is); unset, it is open, for a scraper on
+    # a private network.
+    metrics_token: str | None = None
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -157,3 +157,21 @@ def test_only_the_receiving_counter_or_a_handling_leader_stops(client):
     # A leader of another department does not even see it; the handling department's leader stops it.
     assert client("ts.tp.ld").post(f"/api/dossiers/{code}/stop", json={"reason": "x"}).status_code == 404
     assert act(client("ts.ktht.ld"), code, "stop", {"reason": "Công dân rút hồ sơ"})["status"] == "stopped"
+
+
+def test_metrics_answer_only_the_bearer_of_the_token_when_one_is_set(client):
+    from engine.config import set_settings, settings
+    anonymous = client()
+    assert anonymous.get("/metrics").status_code == 200               # unset: open, for a private scraper
+    before = settings()
+    set_settings(before.model_copy(update={"metrics_token": "scrape-token-of-the-monitoring-host"}))
+    try:
+        for headers in ({}, {"Authorization": "Bearer wrong"},
+                        {"Authorization": "scrape-token-of-the-monitoring-host"}):
+            r = anonymous.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+            assert r.json()["detail"] == "metrics_token_required" and "motcua_http" not in r.text
+        r = anonymous.get("/metrics", headers={"Authorization": "Bearer scrape-token-of-the-monitoring-host"})
+        assert r.status_code == 200 and "motcua_http_requests_total" in r.text
+    finally:
+        set_settings(before)
