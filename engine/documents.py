@@ -428,7 +428,7 @@ def render_tracking_book(db: Session, *, unit_code: str, start: date, end: date,
     unit = org.unit_by_code(db, unit_code)
     circular = forms_set(datetime.combine(start, datetime.min.time(), settings().tz))
     number = next(n for n, kind in forms.FORM_SETS[circular].items() if kind == "tracking_book")
-    data = _book_data(db, unit.id, unit.name, start, end) | {"issued_at": _local(_at(now))}
+    data = tracking_book_rows(db, unit.id, unit.name, start, end) | {"issued_at": _local(_at(now))}
     return _render(lambda: forms.render(circular, number, data))
 
 
@@ -526,10 +526,13 @@ def _control_sheet_form(db: Session, d: Dossier) -> dict[str, Any]:
 def _tracking_book_form(db: Session, d: Dossier) -> dict[str, Any]:
     """The book's page of the day the dossier was received at its unit."""
     day = _today(d.received_at)
-    return {"code": d.code} | _book_data(db, d.receiving_unit_id, org.unit(db, d.receiving_unit_id).name, day, day)
+    unit = org.unit(db, d.receiving_unit_id)
+    return {"code": d.code} | tracking_book_rows(db, unit.id, unit.name, day, day)
 
 
-def _book_data(db: Session, unit_id: int, unit_name: str, start: date, end: date) -> dict[str, Any]:
+def tracking_book_rows(db: Session, unit_id: int, unit_name: str, start: date, end: date) -> dict[str, Any]:
+    """The tracking book (sổ theo dõi hồ sơ) of a receiving unit for the local days start..end: its dossiers
+    in the order received, as the PDF form and the Excel book (engine.reports) both list them."""
     tz = settings().tz
     lo = datetime.combine(start, datetime.min.time(), tz)
     hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), tz)

@@ -272,7 +272,7 @@ def tracking_book_xlsx(db: Session, *, unit_code: str, start: date, end: date, n
     rows as its PDF form (engine.documents.render_tracking_book)."""
     unit = org.unit_by_code(db, unit_code)
     # The PDF form's own data, so that both list exactly the same dossiers.
-    data = documents._book_data(db, unit.id, unit.name, start, end)
+    data = documents.tracking_book_rows(db, unit.id, unit.name, start, end)
     circular = documents.forms_set(datetime.combine(start, datetime.min.time(), settings().tz))
     number = next(n for n, kind in forms.FORM_SETS[circular].items() if kind == "tracking_book")
     wb = Workbook()
