@@ -31,7 +31,8 @@ Text = Annotated[str, Form(max_length=2000)]
 Choices = Annotated[list[str], Form(max_length=50)]
 
 # What the page says after an action succeeded (?done=…).
-DONE_VI = {"claim": "Bạn đã nhận xử lý bước này.", "assign": "Đã phân công bước; người được giao đã được báo.", "complete": "Đã hoàn thành bước và chuyển bước tiếp theo.",
+DONE_VI = {"claim": "Bạn đã nhận xử lý bước này.", "assign": "Đã phân công bước; người được giao đã được báo.",
+           "complete": "Đã hoàn thành bước và chuyển bước tiếp theo.",
            "request_supplement": "Đã yêu cầu công dân bổ sung hồ sơ; thời hạn giải quyết tạm dừng.",
            "record_supplement": "Đã ghi nhận hồ sơ bổ sung; thời hạn giải quyết tính tiếp.",
            "refuse": "Đã đề xuất từ chối; hồ sơ chuyển lãnh đạo xem xét.",
@@ -61,7 +62,8 @@ FIELD_OF = {"decision_invalid": "decision", "use_request_supplement": "decision"
             "extension_reason_missing": "reason", "extension_not_later": "new_due", "extension_too_long": "new_due",
             "stop_reason_missing": "reason", "transfer_same_unit": "to_unit", "unknown_unit": "to_unit",
             "unknown_component": "components", "assignee_invalid": "assignee", "unknown_user": "assignee"}
-STEP_ACTIONS = ("assign", "claim", "complete", "request_supplement", "refuse", "transfer", "record_supplement", "return")
+STEP_ACTIONS = ("assign", "claim", "complete", "request_supplement", "refuse", "transfer", "record_supplement",
+                "return")
 # Step actions posted without the step: the engine finds the dossier's one supplement or return step.
 DOSSIER_ROUTES = {"record_supplement": "supplement", "return": "return"}
 # Decisions with their own action (complete_step refuses them): not offered in the completion form.
@@ -173,8 +175,7 @@ def _page(db, detail: dict[str, Any]) -> dict[str, Any]:
             "markers": {"done": sorted(done), "current": sorted(current),
                         "open": detail["status"] not in ("returned", "refused", "stopped")},
             "action_forms": _action_forms(detail, _assignees(db, detail)), "units": org.all_units(db),
-            "labels": LABELS,
-            "errors_for": {}, "values_for": {}}
+            "labels": LABELS, "errors_for": {}, "values_for": {}}
 
 
 def _masked(citizen_id: str) -> str:
