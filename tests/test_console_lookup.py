@@ -195,6 +195,13 @@ def fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def look_up(page, code: str, secret: str) -> None:
+    """Fill in the lookup form as a citizen would and send it."""
+    page.get_by_label("Mã hồ sơ").fill(code)
+    page.get_by_label("4 số cuối CCCD của người nộp, hoặc mã tra cứu").fill(secret)
+    page.get_by_role("button", name="Tra cứu").click()
+
+
 @pytest.mark.browser
 def test_lookup_from_the_qr_link_on_a_phone(new_page, shot, db, users, live_server):
     code = waiting_for_papers(db, users)
@@ -217,9 +224,7 @@ def test_lookup_with_a_wrong_secret_on_a_phone(new_page, shot, db, users):
     page.goto("/tra-cuu")
     assert unlabelled_controls(page) == []
     shot(page, "form")
-    page.get_by_label("Mã hồ sơ").fill(code)
-    page.get_by_label("4 số cuối CCCD của người nộp, hoặc mã tra cứu").fill("9999")
-    page.get_by_role("button", name="Tra cứu").click()
+    look_up(page, code, "9999")
     assert NOT_FOUND in page.get_by_role("alert").inner_text()
     assert page.get_by_test_id("result").count() == 0 and fits_the_screen(page)
     shot(page, "not-found")
@@ -230,9 +235,7 @@ def test_rating_after_return_on_a_phone(new_page, shot, db, users):
     code = returned(db, users).dossier.code
     page = new_page(viewport=PHONE)
     page.goto("/tra-cuu")
-    page.get_by_label("Mã hồ sơ").fill(code)
-    page.get_by_label("4 số cuối CCCD của người nộp, hoặc mã tra cứu").fill("1234")
-    page.get_by_role("button", name="Tra cứu").click()
+    look_up(page, code, "1234")
     assert page.get_by_test_id("status").inner_text() == "Đã trả kết quả"
     assert unlabelled_controls(page) == [] and fits_the_screen(page)
     shot(page, "returned")
